@@ -1,0 +1,10 @@
+// What every Kestrel process shares. Each process builds its graph from these in its own main.ts.
+export * from './config.js';
+export * from './logger.js';
+export * from './metrics.js';
+export * from './backoff.js';
+export * from './http-server.js';
+export * from './admin-socket.js';
+export * from './debug-cli.js';
+export * from './tls-material.js';
+export * from './shutdown.js';

@@ -1,0 +1,173 @@
+// TLS material (certificate, key, CA) from mounted files, reloaded when the files change.
+//
+// Kubernetes updates a mounted Secret by swapping a `..data` symlink in the folder, so we watch the folders (not
+// the files) and also re-read on a slow poll as a safety net (inotify events can be missed on some volume types).
+// New material is used only once it is complete and consistent (certificate and key parse and belong together);
+// a half-written or broken update is reported and the previous material stays in use. The material is exposed to
+// gRPC as a grpc-js CertificateProvider, so servers present and clients use the new certificate on new
+// connections without a restart.
+import { EventEmitter } from 'node:events';
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { credentials, experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
+
+export interface TlsFilePaths {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+export interface TlsMaterial {
+  cert: Buffer;
+  key: Buffer;
+  ca: Buffer;
+  /** Certificate facts, for logs and debug views. */
+  subject: string;
+  notAfter: Date;
+  fingerprint256: string;
+}
+
+/** Reads and checks one set of TLS files; throws an Error naming the file and the problem. */
+export function readTlsMaterial(paths: TlsFilePaths): TlsMaterial {
+  const read = (file: string, what: string) => {
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw new Error(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  };
+  const cert = read(paths.certFile, 'certificate');
+  const key = read(paths.keyFile, 'private key');
+  const ca = read(paths.caFile, 'CA certificate');
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    throw new Error(`certificate ${paths.certFile} is not a PEM certificate`);
+  }
+  try {
+    new X509Certificate(ca);
+  } catch {
+    throw new Error(`CA certificate ${paths.caFile} is not a PEM certificate`);
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new Error(`private key ${paths.keyFile} is not a PEM private key`);
+  }
+  const certKey = x509.publicKey.export({ format: 'der', type: 'spki' });
+  const ownKey = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  if (!certKey.equals(ownKey)) throw new Error(`private key ${paths.keyFile} does not belong to certificate ${paths.certFile}`);
+  return { cert, key, ca, subject: x509.subject, notAfter: new Date(x509.validTo), fingerprint256: x509.fingerprint256 };
+}
+
+export interface TlsReloaderEvents {
+  change: [TlsMaterial];
+  error: [Error];
+}
+
+/**
+ * Holds the current TLS material and replaces it when the files change. Emits 'change' after a successful reload
+ * and 'error' when changed files could not be used (the old material stays).
+ */
+export class TlsReloader extends EventEmitter<TlsReloaderEvents> implements experimental.CertificateProvider {
+  private material: TlsMaterial;
+  private readonly watchers: fs.FSWatcher[] = [];
+  private poll: NodeJS.Timeout | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private readonly caListeners = new Set<experimental.CaCertificateUpdateListener>();
+  private readonly identityListeners = new Set<experimental.IdentityCertificateUpdateListener>();
+
+  /** Throws when the files cannot be used at start: a process must not start with broken TLS. */
+  constructor(
+    readonly paths: TlsFilePaths,
+    private readonly pollIntervalMs = 60_000,
+  ) {
+    super();
+    this.material = readTlsMaterial(paths);
+  }
+
+  get current(): TlsMaterial {
+    return this.material;
+  }
+
+  /** Starts watching the files' folders. */
+  watch(): this {
+    const folders = new Set([this.paths.certFile, this.paths.keyFile, this.paths.caFile].map((f) => path.dirname(f)));
+    for (const folder of folders) {
+      try {
+        const watcher = fs.watch(folder, () => this.scheduleReload());
+        watcher.on('error', () => undefined); // the poll keeps working if a folder goes away
+        this.watchers.push(watcher);
+      } catch {
+        // Folder not watchable (e.g. some network volumes): the poll covers it.
+      }
+    }
+    this.poll = setInterval(() => this.reload(), this.pollIntervalMs);
+    this.poll.unref();
+    return this;
+  }
+
+  close(): void {
+    for (const w of this.watchers) w.close();
+    this.watchers.length = 0;
+    if (this.poll) clearInterval(this.poll);
+    if (this.debounce) clearTimeout(this.debounce);
+  }
+
+  /** Re-reads the files now; returns true when the material changed. */
+  reload(): boolean {
+    let next: TlsMaterial;
+    try {
+      next = readTlsMaterial(this.paths);
+    } catch (err) {
+      this.emit('error', err as Error);
+      return false;
+    }
+    if (next.cert.equals(this.material.cert) && next.key.equals(this.material.key) && next.ca.equals(this.material.ca)) return false;
+    this.material = next;
+    for (const l of this.caListeners) l({ caCertificate: next.ca });
+    for (const l of this.identityListeners) l({ certificate: next.cert, privateKey: next.key });
+    this.emit('change', next);
+    return true;
+  }
+
+  private scheduleReload(): void {
+    // Several files change in one Secret update: wait for the burst to settle, then read once.
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => this.reload(), 200);
+    this.debounce.unref();
+  }
+
+  addCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
+    this.caListeners.add(listener);
+    listener({ caCertificate: this.material.ca });
+  }
+  removeCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
+    this.caListeners.delete(listener);
+  }
+  addIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
+    this.identityListeners.add(listener);
+    listener({ certificate: this.material.cert, privateKey: this.material.key });
+  }
+  removeIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
+    this.identityListeners.delete(listener);
+  }
+}
+
+/** Server credentials that follow the reloader; clients must present a certificate from the CA when required. */
+export function reloadingServerCredentials(tls: TlsReloader, requireClientCert: boolean): ServerCredentials {
+  return experimental.createCertificateProviderServerCredentials(tls, tls, requireClientCert);
+}
+
+/**
+ * Client credentials that follow the reloader (mTLS: our certificate, the peer verified against our CA). To check
+ * the server under another name than the address, set the channel option 'grpc.ssl_target_name_override'.
+ */
+export function reloadingChannelCredentials(tls: TlsReloader): ChannelCredentials {
+  return experimental.createCertificateProviderChannelCredentials(tls, tls);
+}
+
+export { credentials };
