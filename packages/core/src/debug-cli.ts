@@ -11,7 +11,7 @@ export interface DebugCliOptions {
 }
 
 /** Formats rows as an aligned text table with the given columns. */
-export function table(rows: readonly Record<string, unknown>[], columns: readonly string[]): string {
+export function table<T extends object>(rows: readonly T[], columns: readonly (keyof T & string)[]): string {
   const cells = rows.map((row) => columns.map((c) => formatCell(row[c])));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
   const line = (values: readonly string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();

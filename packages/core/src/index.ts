@@ -8,3 +8,4 @@ export * from './admin-socket.js';
 export * from './debug-cli.js';
 export * from './tls-material.js';
 export * from './shutdown.js';
+export * from './async-queue.js';
