@@ -1,0 +1,66 @@
+// Gathers file chunks into batches bounded by lines and bytes, sealed when full or when the oldest line has
+// waited flushInterval. Knows nothing of transport: sealed batches go to `onSeal`.
+import type { FileChunk } from '../sources/cri-logs/types.js';
+
+export interface BatchLimits {
+  maxLines: number;
+  maxBytes: number;
+  flushIntervalMs: number;
+}
+
+export interface OpenBatch {
+  chunks: FileChunk[];
+  lines: number;
+  bytes: number;
+}
+
+export class Batcher {
+  private open: OpenBatch = { chunks: [], lines: 0, bytes: 0 };
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly limits: BatchLimits,
+    private readonly onSeal: (batch: OpenBatch) => void,
+  ) {}
+
+  /** Adds a chunk, splitting it over batches so none exceeds the limits. */
+  add(chunk: FileChunk): void {
+    let lines = chunk.lines;
+    while (lines.length > 0) {
+      const roomLines = this.limits.maxLines - this.open.lines;
+      let take = 0;
+      let bytes = 0;
+      while (take < lines.length && take < roomLines) {
+        const size = lines[take]!.message.length + 64;
+        if (take > 0 && this.open.bytes + bytes + size > this.limits.maxBytes) break;
+        if (take === 0 && this.open.lines > 0 && this.open.bytes + size > this.limits.maxBytes) break;
+        bytes += size;
+        take++;
+      }
+      if (take === 0) {
+        this.seal();
+        continue;
+      }
+      this.open.chunks.push({ ...chunk, lines: lines.slice(0, take), bytes });
+      this.open.lines += take;
+      this.open.bytes += bytes;
+      lines = lines.slice(take);
+      if (this.open.lines >= this.limits.maxLines || this.open.bytes >= this.limits.maxBytes) this.seal();
+      else if (!this.timer) this.timer = setTimeout(() => this.seal(), this.limits.flushIntervalMs);
+    }
+  }
+
+  seal(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.open.lines === 0) return;
+    const batch = this.open;
+    this.open = { chunks: [], lines: 0, bytes: 0 };
+    this.onSeal(batch);
+  }
+
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// kestrel-agent: the per-node DaemonSet process. `kestrel-agent` runs it; `kestrel-agent debug <view>` asks a
+// running one over its admin socket. The whole process graph is built here, top to bottom.
+import { randomUUID } from 'node:crypto';
+import {
+  TlsReloader,
+  createLogger,
+  createRegistry,
+  exitOnConfigError,
+  runDebugCli,
+  shutdownSignal,
+  startAdminServer,
+  startHttpServer,
+} from '@kestrel/core';
+import { renderFiles, renderStatus, statusView } from './admin/views.js';
+import { loadAgentConfig } from './config.js';
+import { ForwarderEvents } from './forwarder/events.js';
+import { Forwarder } from './forwarder/index.js';
+import { CriLogEvents } from './sources/cri-logs/events.js';
+import { CriLogSource } from './sources/cri-logs/index.js';
+
+const VERSION = '0.1.0';
+
+async function runAgent(argv: readonly string[]): Promise<void> {
+  const config = await exitOnConfigError(() => loadAgentConfig(argv));
+  const logger = createLogger('kestrel-agent', config.logLevel);
+  const registry = createRegistry('kestrel-agent');
+  const signal = shutdownSignal();
+
+  const tls = await exitOnConfigError(() => {
+    try {
+      return new TlsReloader({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile }).watch();
+    } catch (err) {
+      logger.error('cannot load TLS material for the aggregator connection', { error: String(err) });
+      process.exit(2);
+    }
+  });
+  tls.on('change', (m) => logger.info('TLS material reloaded', { subject: m.subject, notAfter: m.notAfter }));
+  tls.on('error', (err) => logger.warn('TLS files changed but cannot be used; keeping the previous ones', { error: err.message }));
+
+  const criEvents = new CriLogEvents(registry, logger);
+  const forwarderEvents = new ForwarderEvents(registry, logger);
+  // The source and the forwarder point at each other (lines one way, commits the other): wire through a holder.
+  let source!: CriLogSource;
+  const forwarder = new Forwarder(
+    {
+      nodeName: config.nodeName,
+      agentVersion: VERSION,
+      instanceId: randomUUID(),
+      aggregatorAddress: config.aggregatorAddress,
+      serverName: config.aggregatorServerName,
+      maxInFlightBatches: config.maxInFlightBatches,
+      compression: config.compression,
+      maxLines: config.batchMaxLines,
+      maxBytes: config.batchMaxSize,
+      flushIntervalMs: config.flushInterval,
+    },
+    tls,
+    { commit: (p, f, end, line) => source.commit(p, f, end, line) },
+    forwarderEvents,
+    logger,
+  );
+  source = new CriLogSource(
+    {
+      root: config.logRoot,
+      stateDir: config.stateDir,
+      scanIntervalMs: config.scanInterval,
+      pollIntervalMs: config.pollInterval,
+      readBufferBytes: config.readBufferSize,
+      maxMessageBytes: config.maxMessageSize,
+      startAt: config.startAt,
+    },
+    forwarder,
+    criEvents,
+    logger,
+  );
+
+  const http = await startHttpServer({
+    host: config.httpListen.slice(0, config.httpListen.lastIndexOf(':')).replace(/^\[|\]$/g, ''),
+    port: Number(config.httpListen.slice(config.httpListen.lastIndexOf(':') + 1)),
+    registry,
+    readiness: () => (forwarder.state === 'connected' ? { ready: true } : { ready: false, reason: `aggregator connection ${forwarder.state}` }),
+  });
+  const admin = await startAdminServer(config.adminSocket, {
+    status: () => statusView(config.nodeName, VERSION, config.aggregatorAddress, source, forwarder),
+    files: () => source.files(),
+  });
+
+  const sending = forwarder.run(signal);
+  source.start(signal);
+  logger.info('kestrel-agent started', { node: config.nodeName, logRoot: config.logRoot, aggregator: config.aggregatorAddress, http: http.address, admin: config.adminSocket });
+
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  logger.info('stopping', { reason: String(signal.reason) });
+  await source.stop();
+  await sending;
+  tls.close();
+  await admin.close();
+  await http.close();
+  logger.info('stopped');
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === 'debug') {
+    process.exitCode = await runDebugCli(rest, {
+      program: 'kestrel-agent',
+      defaultSocket: process.env.KESTREL_AGENT_ADMIN_SOCKET ?? '/tmp/kestrel-agent.sock',
+      views: {
+        status: { help: 'connection to the aggregator and the files followed', render: renderStatus },
+        files: { help: 'each followed file: identity, offsets, lag, state', render: renderFiles },
+      },
+    });
+    return;
+  }
+  await runAgent(process.argv.slice(2));
+}
+
+await main();

@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+// kestrel-aggregator: the cluster-level Deployment. `kestrel-aggregator` runs it; `kestrel-aggregator debug
+// <view>` asks a running one over its admin socket. The whole process graph is built here, top to bottom.
+import {
+  TlsReloader,
+  createLogger,
+  createRegistry,
+  exitOnConfigError,
+  reloadingServerCredentials,
+  runDebugCli,
+  shutdownSignal,
+  startAdminServer,
+  startHttpServer,
+  type Logger,
+} from '@kestrel/core';
+import { IngestServiceDefinition } from '@kestrel/proto/ingest/v1';
+import { createServer } from 'nice-grpc';
+import { renderAgents, renderStatus, statusView } from './admin/views.js';
+import { loadAggregatorConfig } from './config.js';
+import { IngestEvents } from './ingest/events.js';
+import { IngestService } from './ingest/service.js';
+import { ReplayFilter } from './pipeline/replay-filter.js';
+import { Uplink } from './uplink/index.js';
+
+function splitHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+function loadTls(what: string, paths: ConstructorParameters<typeof TlsReloader>[0], logger: Logger): TlsReloader {
+  let tls: TlsReloader;
+  try {
+    tls = new TlsReloader(paths).watch();
+  } catch (err) {
+    process.stderr.write(`cannot load ${what} TLS material: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
+  tls.on('change', (m) => logger.info(`${what} TLS material reloaded`, { subject: m.subject, notAfter: m.notAfter }));
+  tls.on('error', (err) => logger.warn(`${what} TLS files changed but cannot be used; keeping the previous ones`, { error: err.message }));
+  return tls;
+}
+
+async function runAggregator(argv: readonly string[]): Promise<void> {
+  const config = await exitOnConfigError(() => loadAggregatorConfig(argv));
+  const logger = createLogger('kestrel-aggregator', config.logLevel);
+  const registry = createRegistry('kestrel-aggregator');
+  const signal = shutdownSignal();
+
+  const ingestTls = loadTls('ingest', { certFile: config.ingestTlsCertFile, keyFile: config.ingestTlsKeyFile, caFile: config.ingestTlsCaFile }, logger);
+  const cloudTls = loadTls('cloud', { certFile: config.cloudCertFile, keyFile: config.cloudKeyFile, caFile: config.cloudCaFile }, logger);
+
+  let uplink: Uplink;
+  try {
+    uplink = new Uplink(
+      { address: config.cloudAddress, serverName: config.cloudServerName, tokenFile: config.cloudTokenFile, queueMessages: config.uplinkQueueMessages, maxBackoffMs: config.reconnectMaxBackoff },
+      cloudTls,
+      logger,
+    );
+  } catch (err) {
+    process.stderr.write(`invalid setting KESTREL_AGGREGATOR_CLOUD_TOKEN_FILE / --cloud-token-file: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
+
+  const ingestEvents = new IngestEvents(registry, logger);
+  const ingest = new IngestService(
+    config.aggregatorId,
+    { send: (logs, s) => uplink.sendLogs(logs, s) },
+    new ReplayFilter(config.dedupeMaxFiles),
+    { maxEntries: config.logsMaxEntriesPerMessage, maxBytes: config.logsMaxMessageSize },
+    ingestEvents,
+    logger,
+  );
+
+  const server = createServer({
+    'grpc.max_receive_message_length': config.ingestMaxMessageSize,
+    'grpc.keepalive_time_ms': 60_000,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  server.add(IngestServiceDefinition, ingest);
+  const ingestPort = await server.listen(config.ingestListen, reloadingServerCredentials(ingestTls, true));
+
+  const { host, port } = splitHostPort(config.httpListen);
+  const http = await startHttpServer({
+    host,
+    port,
+    registry,
+    readiness: () => (uplink.logs.state === 'open' ? { ready: true } : { ready: false, reason: `cloud logs stream ${uplink.logs.state}` }),
+  });
+  const admin = await startAdminServer(config.adminSocket, {
+    status: () => statusView(config.aggregatorId, uplink, ingest),
+    agents: () => ingest.connectedAgents(),
+  });
+
+  const uplinkRunning = uplink.run(signal);
+  logger.info('kestrel-aggregator started', {
+    ingest: `${splitHostPort(config.ingestListen).host}:${ingestPort}`,
+    cloud: config.cloudAddress,
+    tenant: uplink.tenant,
+    http: http.address,
+    admin: config.adminSocket,
+  });
+
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  logger.info('stopping', { reason: String(signal.reason) });
+  await server.shutdown();
+  await uplinkRunning;
+  uplink.close();
+  ingestTls.close();
+  cloudTls.close();
+  await admin.close();
+  await http.close();
+  logger.info('stopped');
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === 'debug') {
+    process.exitCode = await runDebugCli(rest, {
+      program: 'kestrel-aggregator',
+      defaultSocket: process.env.KESTREL_AGGREGATOR_ADMIN_SOCKET ?? '/tmp/kestrel-aggregator.sock',
+      views: {
+        status: { help: 'uplink streams and connected agents', render: renderStatus },
+        agents: { help: 'connected agents: node, batches, lines', render: renderAgents },
+      },
+    });
+    return;
+  }
+  await runAggregator(process.argv.slice(2));
+}
+
+await main();
