@@ -141,16 +141,22 @@ export class TlsReloader extends EventEmitter<TlsReloaderEvents> implements expe
     this.debounce.unref();
   }
 
+  // grpc-js registers its own watcher only after adding our listener, so the first update must come later (a
+  // synchronous call would be lost and the server would drop every connection as "credentials not loaded").
   addCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
     this.caListeners.add(listener);
-    listener({ caCertificate: this.material.ca });
+    queueMicrotask(() => {
+      if (this.caListeners.has(listener)) listener({ caCertificate: this.material.ca });
+    });
   }
   removeCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
     this.caListeners.delete(listener);
   }
   addIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
     this.identityListeners.add(listener);
-    listener({ certificate: this.material.cert, privateKey: this.material.key });
+    queueMicrotask(() => {
+      if (this.identityListeners.has(listener)) listener({ certificate: this.material.cert, privateKey: this.material.key });
+    });
   }
   removeIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
     this.identityListeners.delete(listener);

@@ -1,0 +1,9 @@
+// Paths of the built programs, found from this file's place in the repository.
+import path from 'node:path';
+
+export const repoRoot = path.resolve(import.meta.dirname, '../../..');
+export const programs = {
+  cloudDev: path.join(repoRoot, 'packages/cloud-dev/dist/main.js'),
+  aggregator: path.join(repoRoot, 'packages/aggregator/dist/main.js'),
+  agent: path.join(repoRoot, 'packages/agent/dist/main.js'),
+};

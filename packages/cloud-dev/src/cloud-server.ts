@@ -1,0 +1,155 @@
+// Builds the running cloud from its parts: the record store, the mTLS listener, the gRPC server with both
+// services, and the refusal servers for connections whose client certificate was not accepted.
+//
+// Connection routing (see grpc-handlers.ts for why grpc-js directly):
+//   TLS listener ──trusted certificate──► gRPC server: StreamService + AutonpServerService (per-call auth)
+//                └─no / foreign / expired certificate──► refusal server for that reason: every call UNAUTHENTICATED
+// An unauthenticated connection never reaches a service implementation.
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '@kestrel/core';
+import { AutonpServerServiceDefinition } from '@kestrel/proto/server/v1';
+import { StreamServiceDefinition } from '@kestrel/proto/cloud/v1';
+import { CallAuthenticator } from './call-auth.js';
+import { CloudDevEvents } from './events.js';
+import { grpcJsServiceDefinition, refusingImplementation, type ServiceDefinition } from './grpc-handlers.js';
+import type { CloudMaterial } from './layout.js';
+import { listenMtls, peerOf } from './mtls-listener.js';
+import { RecordStore } from './record-store.js';
+import type { Refusal } from './refusals.js';
+import { streamServiceImplementation } from './stream-service.js';
+import { tokenServiceImplementation } from './token-service.js';
+
+export interface CloudServerOptions {
+  material: CloudMaterial;
+  /** host:port; port 0 picks a free port (see RunningCloudServer.address). */
+  listen: string;
+  dataDir: string;
+  heartbeatIntervalMs: number;
+  tokenTtlMs: number;
+  summaryIntervalMs: number;
+  logger: Logger;
+  /** How long shutdown waits for streams and sessions to close before cutting them. */
+  shutdownGraceMs?: number;
+}
+
+export interface RunningCloudServer {
+  /** host:port actually bound. */
+  address: string;
+  store: RecordStore;
+  events: CloudDevEvents;
+  /** Stops accepting, ends open streams with UNAVAILABLE, flushes the store. */
+  stop(reason?: string): Promise<void>;
+}
+
+// The protocol's limit, both ways (grpc-js's default receive limit is 4 MiB).
+const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+// A refused connection gets answers for a while (so its calls see the reason), then it is closed.
+const REFUSED_CONNECTION_LIFETIME_MS = 30_000;
+
+const SERVICES = [StreamServiceDefinition, AutonpServerServiceDefinition] as unknown as ServiceDefinition[];
+
+export async function startCloudServer(options: CloudServerOptions): Promise<RunningCloudServer> {
+  const { material, logger } = options;
+  const events = new CloudDevEvents(logger);
+  const stopController = new AbortController();
+  const store = await RecordStore.open({
+    dir: options.dataDir,
+    describe: () => {
+      const counts = events.snapshot();
+      return { openStreams: counts.openStreams, streamsOpened: counts.streamsOpened, refusals: counts.refusals };
+    },
+    onWriteError: (file, err, dropped) => events.writeFailed(file, err, dropped),
+  });
+
+  const serverOptions: grpc.ServerOptions = {
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  };
+  const auth = new CallAuthenticator({ signingPublicKey: createPublicKey(material.signingPublicKeyPem), tenant: material.identity.tenant });
+  const grpcServer = new grpc.Server(serverOptions);
+  grpcServer.addService(
+    grpcJsServiceDefinition(StreamServiceDefinition as unknown as ServiceDefinition),
+    streamServiceImplementation({ auth, store, events, heartbeatIntervalMs: options.heartbeatIntervalMs, stopSignal: stopController.signal }),
+  );
+  grpcServer.addService(
+    grpcJsServiceDefinition(AutonpServerServiceDefinition as unknown as ServiceDefinition),
+    tokenServiceImplementation({
+      auth,
+      events,
+      identity: material.identity,
+      signingKey: createPrivateKey(material.signingKeyPem),
+      tokenTtlMs: options.tokenTtlMs,
+    }),
+  );
+  // TLS is already terminated by the listener; grpc-js speaks HTTP/2 over the decrypted socket.
+  const services = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+
+  const refusalServers = new Map<string, { server: grpc.Server; injector: grpc.ConnectionInjector }>();
+  const refusalInjector = (refusal: Refusal): grpc.ConnectionInjector => {
+    let entry = refusalServers.get(refusal.message);
+    if (!entry) {
+      const server = new grpc.Server(serverOptions);
+      for (const definition of SERVICES) {
+        server.addService(grpcJsServiceDefinition(definition), refusingImplementation(definition, refusal.code, refusal.message));
+      }
+      entry = { server, injector: server.createConnectionInjector(grpc.ServerCredentials.createInsecure()) };
+      refusalServers.set(refusal.message, entry);
+    }
+    return entry.injector;
+  };
+
+  const [host, port] = splitHostPort(options.listen);
+  const listener = await listenMtls({
+    host,
+    port,
+    serverCertPem: material.serverCertPem,
+    serverKeyPem: material.serverKeyPem,
+    clientCaPem: material.caCertPem,
+    onConnection(socket, verdict) {
+      if (verdict.trusted) {
+        services.injectConnection(socket);
+        return;
+      }
+      events.refused(verdict.refusal, { peer: peerOf(socket), detail: verdict.detail });
+      refusalInjector(verdict.refusal).injectConnection(socket);
+      setTimeout(() => socket.destroy(), REFUSED_CONNECTION_LIFETIME_MS).unref();
+    },
+    onHandshakeError: (err, peer) => events.tlsHandshakeFailed(err, peer),
+  });
+  events.listening(listener.address);
+
+  const summaryTimer = setInterval(() => events.logSummary(store.counts(), store.dropped), options.summaryIntervalMs);
+  summaryTimer.unref();
+
+  let stopping: Promise<void> | undefined;
+  const stop = (reason = 'stop requested') =>
+    (stopping ??= (async () => {
+      events.stopping(reason);
+      const graceMs = options.shutdownGraceMs ?? 5000;
+      listener.stopAccepting();
+      // GOAWAY on every HTTP/2 session: no new calls, and each session closes its connection once its streams
+      // are over. (grpc-js's tryShutdown callback cannot be the signal: Node's Http2Server.close() marks the
+      // sessions closed first, so grpc-js reports them closed at once. The connections closing is the signal.)
+      grpcServer.tryShutdown(() => undefined);
+      for (const { server } of refusalServers.values()) server.tryShutdown(() => undefined);
+      // Open streams hand their last message to the store and end with UNAVAILABLE; clients read the status and
+      // close their streams; then the sessions close their connections.
+      stopController.abort();
+      if (!(await listener.connectionsClosed(graceMs))) {
+        grpcServer.forceShutdown();
+        for (const { server } of refusalServers.values()) server.forceShutdown();
+      }
+      clearInterval(summaryTimer);
+      await store.close();
+      events.logSummary(store.counts(), store.dropped);
+    })());
+
+  return { address: listener.address, store, events, stop };
+}
+
+function splitHostPort(address: string): [string, number] {
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return [host, Number(address.slice(colon + 1))];
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// cloud-dev: a reference Kestrel Cloud for local runs, the demo and e2e tests. `init` makes the credentials,
+// `serve` runs the cloud. Settings come from flags or CLOUD_DEV_* environment variables; a bad one stops the
+// command with one line naming it (exit 2).
+import { exitOnConfigError, loadConfig } from '@kestrel/core';
+import { initConfigSchema, InitRefused, runInit } from './init.js';
+import { ENV_PREFIX, runServe, serveConfigSchema } from './serve.js';
+
+const USAGE = `usage: cloud-dev <command> [flags]
+
+commands:
+  init DIR [--tenant dev-tenant] [--cluster-name dev] [--token-ttl 24h] [--hosts localhost,127.0.0.1] [--force]
+      Creates the cloud CA, server and operator certificates, the token signing key and an onboarding token:
+        DIR/operator/{tls.crt,tls.key,ca.crt,token}   what the operator mounts
+        DIR/server/{tls.crt,tls.key,ca.crt}           the cloud's TLS identity
+        DIR/jwt/{signing.key,signing.pub}             the token signing key pair (ES256)
+        DIR/ca/{ca.crt,ca.key}                        the cloud CA
+        DIR/cloud-dev.json                            tenant, cluster name and id
+      Refuses a DIR that already holds material unless --force.
+
+  serve --dir DIR [--listen 127.0.0.1:8443] [--data-dir DIR/data] [--heartbeat-interval 30s] [--token-ttl 24h]
+        [--summary-interval 30s] [--log-level info]
+      Serves cloud.v1.StreamService and server.v1.AutonpServerService over mTLS. Every received message is
+      appended to DATA/<stream>.jsonl; DATA/summary.json has the counts. Prints
+      {"msg":"listening","address":"HOST:PORT",...} once bound (port 0 picks a free port).
+
+Every flag can also be set as an environment variable: CLOUD_DEV_ + the flag in upper snake case
+(e.g. CLOUD_DEV_HEARTBEAT_INTERVAL=5s).
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  switch (command) {
+    case 'init': {
+      // `init DIR` reads better than `init --dir DIR`; both work.
+      const args = rest[0] !== undefined && !rest[0].startsWith('--') ? ['--dir', rest[0], ...rest.slice(1)] : [...rest];
+      const config = loadConfig(initConfigSchema, { envPrefix: ENV_PREFIX, argv: withBareBooleans(args, ['--force']) });
+      try {
+        const result = await runInit(config);
+        process.stdout.write(JSON.stringify({ msg: 'initialized', ...result }) + '\n');
+        return 0;
+      } catch (err) {
+        if (err instanceof InitRefused) {
+          process.stderr.write(`cloud-dev init: ${err.message}\n`);
+          return 1;
+        }
+        throw err;
+      }
+    }
+    case 'serve': {
+      const config = loadConfig(serveConfigSchema, { envPrefix: ENV_PREFIX, argv: rest });
+      await runServe(config);
+      return 0;
+    }
+    default:
+      process.stderr.write(`cloud-dev: unknown command ${JSON.stringify(command)}\n${USAGE}`);
+      return 2;
+  }
+}
+
+/** Lets a boolean flag stand alone (`--force`) as well as take a value (`--force true`). */
+function withBareBooleans(args: readonly string[], flags: readonly string[]): string[] {
+  return args.flatMap((arg, i) => {
+    const next = args[i + 1];
+    return flags.includes(arg) && (next === undefined || next.startsWith('--')) ? [`${arg}=true`] : [arg];
+  });
+}
+
+const code = await exitOnConfigError(() => main(process.argv.slice(2)));
+process.exit(code);

@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { StreamLogsRequest } from '@kestrel/proto/cloud/v1';
+import { formatTimestamp, toStoredJson } from './stored-json.js';
+
+test('stored JSON keeps log timestamps to the nanosecond, inside oneofs and repeated fields', () => {
+  const request: StreamLogsRequest = StreamLogsRequest.fromPartial({
+    request: {
+      $case: 'podLogs',
+      value: {
+        podName: 'p',
+        collectionTimestamp: { seconds: 1714564800, nanos: 5_000_000 },
+        logEntries: [
+          { message: 'a', timestamp: { seconds: 1714564800, nanos: 123456789 }, lineNumber: 1 },
+          { message: 'b', timestamp: { seconds: 1714564801, nanos: 1000 }, lineNumber: 2 },
+        ],
+      },
+    },
+  });
+  const json = toStoredJson(StreamLogsRequest, request) as { podLogs: { collectionTimestamp: string; logEntries: { timestamp: string }[] } };
+  assert.equal(json.podLogs.collectionTimestamp, '2024-05-01T12:00:00.005Z');
+  assert.deepEqual(json.podLogs.logEntries.map((e) => e.timestamp), ['2024-05-01T12:00:00.123456789Z', '2024-05-01T12:00:01.000001Z']);
+});
+
+test('timestamps print with 0, 3, 6 or 9 fraction digits', () => {
+  assert.equal(formatTimestamp(0, 0), '1970-01-01T00:00:00Z');
+  assert.equal(formatTimestamp(0, 100_000_000), '1970-01-01T00:00:00.100Z');
+  assert.equal(formatTimestamp(0, 100_000), '1970-01-01T00:00:00.000100Z');
+  assert.equal(formatTimestamp(0, 1), '1970-01-01T00:00:00.000000001Z');
+});
