@@ -24,7 +24,7 @@ const cases: { name: string; program: string; args: string[]; env: Record<string
     program: programs.agent,
     args: [],
     env: { ...agentBase, KESTREL_AGENT_AGGREGATOR_ADDRESS: '' },
-    line: /^invalid setting KESTREL_AGENT_AGGREGATOR_ADDRESS \/ --aggregator-address: .*\(not set\)$/,
+    line: /^invalid setting KESTREL_AGENT_AGGREGATOR_ADDRESS \/ --aggregator-address: required but not set$/,
   },
   {
     name: 'agent with an unknown flag',
@@ -38,7 +38,7 @@ const cases: { name: string; program: string; args: string[]; env: Record<string
     program: programs.agent,
     args: [],
     env: agentBase,
-    line: /cannot read certificate \/nonexistent\/agent.crt/,
+    line: /^invalid setting KESTREL_AGENT_TLS_CERT_FILE \/ --tls-cert-file: cannot read certificate \/nonexistent\/agent.crt \(ENOENT\)$/,
   },
   {
     name: 'aggregator with a listen address without a port',

@@ -26,7 +26,9 @@ export const agentSchema = z.object({
   logLevel: logLevel().prefault('info'),
 });
 
+export const PREFIX = 'KESTREL_AGENT_';
+
 export type AgentConfig = z.infer<typeof agentSchema>;
 
 export const loadAgentConfig = (argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AgentConfig =>
-  loadConfig(agentSchema, { envPrefix: 'KESTREL_AGENT_', argv, env });
+  loadConfig(agentSchema, { envPrefix: PREFIX, argv, env });

@@ -3,8 +3,9 @@
 // running one over its admin socket. The whole process graph is built here, top to bottom.
 import { randomUUID } from 'node:crypto';
 import {
-  TlsReloader,
   createLogger,
+  loadTlsSettings,
+  settingName,
   createRegistry,
   exitOnConfigError,
   runDebugCli,
@@ -13,7 +14,7 @@ import {
   startHttpServer,
 } from '@kestrel/core';
 import { renderFiles, renderStatus, statusView } from './admin/views.js';
-import { loadAgentConfig } from './config.js';
+import { PREFIX, loadAgentConfig } from './config.js';
 import { ForwarderEvents } from './forwarder/events.js';
 import { Forwarder } from './forwarder/index.js';
 import { CriLogEvents } from './sources/cri-logs/events.js';
@@ -27,14 +28,12 @@ async function runAgent(argv: readonly string[]): Promise<void> {
   const registry = createRegistry('kestrel-agent');
   const signal = shutdownSignal();
 
-  const tls = await exitOnConfigError(() => {
-    try {
-      return new TlsReloader({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile }).watch();
-    } catch (err) {
-      logger.error('cannot load TLS material for the aggregator connection', { error: String(err) });
-      process.exit(2);
-    }
-  });
+  const tls = await exitOnConfigError(() =>
+    loadTlsSettings(
+      { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile },
+      { cert: settingName(PREFIX, 'tlsCertFile'), key: settingName(PREFIX, 'tlsKeyFile'), ca: settingName(PREFIX, 'tlsCaFile') },
+    ).watch(),
+  );
   tls.on('change', (m) => logger.info('TLS material reloaded', { subject: m.subject, notAfter: m.notAfter }));
   tls.on('error', (err) => logger.warn('TLS files changed but cannot be used; keeping the previous ones', { error: err.message }));
 

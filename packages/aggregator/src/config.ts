@@ -25,7 +25,9 @@ export const aggregatorSchema = z.object({
   logLevel: logLevel().prefault('info'),
 });
 
+export const PREFIX = 'KESTREL_AGGREGATOR_';
+
 export type AggregatorConfig = z.infer<typeof aggregatorSchema>;
 
 export const loadAggregatorConfig = (argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AggregatorConfig =>
-  loadConfig(aggregatorSchema, { envPrefix: 'KESTREL_AGGREGATOR_', argv, env });
+  loadConfig(aggregatorSchema, { envPrefix: PREFIX, argv, env });

@@ -2,8 +2,10 @@
 // kestrel-aggregator: the cluster-level Deployment. `kestrel-aggregator` runs it; `kestrel-aggregator debug
 // <view>` asks a running one over its admin socket. The whole process graph is built here, top to bottom.
 import {
-  TlsReloader,
+  ConfigError,
   createLogger,
+  loadTlsSettings,
+  settingName,
   createRegistry,
   exitOnConfigError,
   reloadingServerCredentials,
@@ -12,11 +14,12 @@ import {
   startAdminServer,
   startHttpServer,
   type Logger,
+  type TlsReloader,
 } from '@kestrel/core';
 import { IngestServiceDefinition } from '@kestrel/proto/ingest/v1';
 import { createServer } from 'nice-grpc';
 import { renderAgents, renderStatus, statusView } from './admin/views.js';
-import { loadAggregatorConfig } from './config.js';
+import { PREFIX, loadAggregatorConfig } from './config.js';
 import { IngestEvents } from './ingest/events.js';
 import { IngestService } from './ingest/service.js';
 import { ReplayFilter } from './pipeline/replay-filter.js';
@@ -27,18 +30,13 @@ function splitHostPort(address: string): { host: string; port: number } {
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
 }
 
-function loadTls(what: string, paths: ConstructorParameters<typeof TlsReloader>[0], logger: Logger): TlsReloader {
-  let tls: TlsReloader;
-  try {
-    tls = new TlsReloader(paths).watch();
-  } catch (err) {
-    process.stderr.write(`cannot load ${what} TLS material: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(2);
-  }
+function watchTls(what: string, tls: TlsReloader, logger: Logger): TlsReloader {
   tls.on('change', (m) => logger.info(`${what} TLS material reloaded`, { subject: m.subject, notAfter: m.notAfter }));
   tls.on('error', (err) => logger.warn(`${what} TLS files changed but cannot be used; keeping the previous ones`, { error: err.message }));
-  return tls;
+  return tls.watch();
 }
+
+const setting = (key: string) => settingName(PREFIX, key);
 
 async function runAggregator(argv: readonly string[]): Promise<void> {
   const config = await exitOnConfigError(() => loadAggregatorConfig(argv));
@@ -46,20 +44,27 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
   const registry = createRegistry('kestrel-aggregator');
   const signal = shutdownSignal();
 
-  const ingestTls = loadTls('ingest', { certFile: config.ingestTlsCertFile, keyFile: config.ingestTlsKeyFile, caFile: config.ingestTlsCaFile }, logger);
-  const cloudTls = loadTls('cloud', { certFile: config.cloudCertFile, keyFile: config.cloudKeyFile, caFile: config.cloudCaFile }, logger);
-
-  let uplink: Uplink;
-  try {
-    uplink = new Uplink(
-      { address: config.cloudAddress, serverName: config.cloudServerName, tokenFile: config.cloudTokenFile, queueMessages: config.uplinkQueueMessages, maxBackoffMs: config.reconnectMaxBackoff },
-      cloudTls,
-      logger,
+  const { ingestTls, cloudTls, uplink } = await exitOnConfigError(() => {
+    const ingestTls = loadTlsSettings(
+      { certFile: config.ingestTlsCertFile, keyFile: config.ingestTlsKeyFile, caFile: config.ingestTlsCaFile },
+      { cert: setting('ingestTlsCertFile'), key: setting('ingestTlsKeyFile'), ca: setting('ingestTlsCaFile') },
     );
-  } catch (err) {
-    process.stderr.write(`invalid setting KESTREL_AGGREGATOR_CLOUD_TOKEN_FILE / --cloud-token-file: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(2);
-  }
+    const cloudTls = loadTlsSettings(
+      { certFile: config.cloudCertFile, keyFile: config.cloudKeyFile, caFile: config.cloudCaFile },
+      { cert: setting('cloudCertFile'), key: setting('cloudKeyFile'), ca: setting('cloudCaFile') },
+    );
+    let uplink: Uplink;
+    try {
+      uplink = new Uplink(
+        { address: config.cloudAddress, serverName: config.cloudServerName, tokenFile: config.cloudTokenFile, queueMessages: config.uplinkQueueMessages, maxBackoffMs: config.reconnectMaxBackoff },
+        cloudTls,
+        logger,
+      );
+    } catch (err) {
+      throw new ConfigError(setting('cloudTokenFile'), err instanceof Error ? err.message : String(err));
+    }
+    return { ingestTls: watchTls('ingest', ingestTls, logger), cloudTls: watchTls('cloud', cloudTls, logger), uplink };
+  });
 
   const ingestEvents = new IngestEvents(registry, logger);
   const ingest = new IngestService(

@@ -226,7 +226,8 @@ describe('a valid operator', () => {
     assert.ok(Number.isInteger(first.callId));
     assert.ok(!Number.isNaN(Date.parse(first.receivedAt)));
     assert.deepEqual((first.message['podLogs'] as { logEntries: unknown[] }).logEntries[0], {
-      timestamp: new Date(1_700_000_001_000).toISOString(),
+      // Proto3 JSON: no fraction digits for whole seconds (stored-json.ts keeps nanoseconds when there are any).
+      timestamp: '2023-11-14T22:13:21Z',
       message: 'line 1',
       level: 'info',
       lineNumber: 1,

@@ -37,8 +37,12 @@ test('a bad value names the setting in both spellings, what was given and what i
 test('a missing required value names the setting', () => {
   assert.throws(
     () => loadConfig(schema, { envPrefix: 'TEST_', env: {} }),
-    (err: unknown) => err instanceof ConfigError && err.setting === 'TEST_LOG_ROOT / --log-root' && /not set/.test(err.message),
+    (err: unknown) => err instanceof ConfigError && err.message === 'invalid setting TEST_LOG_ROOT / --log-root: required but not set',
   );
+});
+
+test('a wrong value is reported before a missing one', () => {
+  assert.throws(() => loadConfig(schema, { envPrefix: 'TEST_', env: { TEST_WORKERS: 'many' } }), /^ConfigError: invalid setting TEST_WORKERS/);
 });
 
 test('an unknown flag is refused with the list of known flags', () => {

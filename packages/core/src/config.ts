@@ -68,11 +68,13 @@ export function loadConfig<S extends z.ZodObject>(schema: S, options: LoadConfig
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    // A value that was given and is wrong says more than one that is missing: report it first.
+    const issues = parsed.error.issues;
+    const issue = issues.find((i) => raw[String(i.path[0] ?? '')] !== undefined) ?? issues[0]!;
     const key = String(issue.path[0] ?? '');
     const given = raw[key];
     const setting = key ? settingName(options.envPrefix, key) : 'configuration';
-    const problem = given === undefined ? `${describeIssue(issue)} (not set)` : `${describeIssue(issue)} (got ${JSON.stringify(given)})`;
+    const problem = given === undefined ? 'required but not set' : `${describeIssue(issue)} (got ${JSON.stringify(given)})`;
     throw new ConfigError(setting, problem);
   }
   return parsed.data;

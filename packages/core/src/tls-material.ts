@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ConfigError } from './config.js';
 import { credentials, experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
 
 export interface TlsFilePaths {
@@ -28,38 +29,49 @@ export interface TlsMaterial {
   fingerprint256: string;
 }
 
-/** Reads and checks one set of TLS files; throws an Error naming the file and the problem. */
+/** A TLS file that cannot be used; `file` says which of the three, so the setting can be named. */
+export class TlsFileError extends Error {
+  constructor(
+    readonly file: 'cert' | 'key' | 'ca',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TlsFileError';
+  }
+}
+
+/** Reads and checks one set of TLS files; throws a TlsFileError naming the file and the problem. */
 export function readTlsMaterial(paths: TlsFilePaths): TlsMaterial {
-  const read = (file: string, what: string) => {
+  const read = (file: string, which: TlsFileError['file'], what: string) => {
     try {
       return fs.readFileSync(file);
     } catch (err) {
-      throw new Error(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw new TlsFileError(which, `cannot read ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     }
   };
-  const cert = read(paths.certFile, 'certificate');
-  const key = read(paths.keyFile, 'private key');
-  const ca = read(paths.caFile, 'CA certificate');
+  const cert = read(paths.certFile, 'cert', 'certificate');
+  const key = read(paths.keyFile, 'key', 'private key');
+  const ca = read(paths.caFile, 'ca', 'CA certificate');
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
   } catch {
-    throw new Error(`certificate ${paths.certFile} is not a PEM certificate`);
+    throw new TlsFileError('cert', `certificate ${paths.certFile} is not a PEM certificate`);
   }
   try {
     new X509Certificate(ca);
   } catch {
-    throw new Error(`CA certificate ${paths.caFile} is not a PEM certificate`);
+    throw new TlsFileError('ca', `CA certificate ${paths.caFile} is not a PEM certificate`);
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
   } catch {
-    throw new Error(`private key ${paths.keyFile} is not a PEM private key`);
+    throw new TlsFileError('key', `private key ${paths.keyFile} is not a PEM private key`);
   }
   const certKey = x509.publicKey.export({ format: 'der', type: 'spki' });
   const ownKey = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
-  if (!certKey.equals(ownKey)) throw new Error(`private key ${paths.keyFile} does not belong to certificate ${paths.certFile}`);
+  if (!certKey.equals(ownKey)) throw new TlsFileError('key', `private key ${paths.keyFile} does not belong to certificate ${paths.certFile}`);
   return { cert, key, ca, subject: x509.subject, notAfter: new Date(x509.validTo), fingerprint256: x509.fingerprint256 };
 }
 
@@ -160,6 +172,19 @@ export class TlsReloader extends EventEmitter<TlsReloaderEvents> implements expe
   }
   removeIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
     this.identityListeners.delete(listener);
+  }
+}
+
+/**
+ * Loads TLS files named by three settings at start; a problem becomes a ConfigError naming the setting of the file
+ * at fault (a process must not start with broken TLS).
+ */
+export function loadTlsSettings(paths: TlsFilePaths, settings: { cert: string; key: string; ca: string }, pollIntervalMs?: number): TlsReloader {
+  try {
+    return new TlsReloader(paths, pollIntervalMs);
+  } catch (err) {
+    if (err instanceof TlsFileError) throw new ConfigError(settings[err.file], err.message);
+    throw err;
   }
 }
 
