@@ -52,7 +52,8 @@ const show = (final = false) => {
   tail.poll();
   const elapsed = Math.round((Date.now() - started) / 1000);
   const line = `[${String(elapsed).padStart(4)}s] written ${written}   received by cloud-dev ${tail.entries}   behind ${written - tail.entries} lines   lag ${tail.lastLagMs} ms`;
-  process.stdout.write(final ? `${line}\n` : `\r${line}   `);
+  // On a terminal the line updates in place; in a log (CI, a pipe) each update is its own line.
+  process.stdout.write(final || !process.stdout.isTTY ? `${line}\n` : `\r${line}   `);
 };
 const live = setInterval(show, 1000);
 
