@@ -6,14 +6,14 @@ NODE_TEST := node --test --test-reporter=spec --test-concurrency=1
 UNIT_TESTS := 'packages/*/dist/**/*.test.js'
 E2E_TESTS := 'e2e/dist/**/*.test.js'
 
-.PHONY: all tools install proto proto-check build test unit e2e demo clean
+.PHONY: all tools install proto proto-check build test unit e2e demo bench clean
 
 all: build
 
 tools:
 	@scripts/bootstrap.sh
 
-node_modules/.modules.yaml: package.json pnpm-lock.yaml pnpm-workspace.yaml $(wildcard packages/*/package.json) e2e/package.json | tools
+node_modules/.modules.yaml: package.json pnpm-lock.yaml pnpm-workspace.yaml $(wildcard packages/*/package.json) e2e/package.json bench/package.json | tools
 	pnpm install --frozen-lockfile
 	@touch $@
 
@@ -44,5 +44,9 @@ test: proto-check build
 demo: build
 	node e2e/dist/demo.js
 
+# Benchmarks print figures (BENCH=name,name runs only those); see docs/BENCHMARKS.md.
+bench: build
+	node bench/dist/main.js
+
 clean:
-	rm -rf packages/*/dist e2e/dist packages/*/*.tsbuildinfo e2e/*.tsbuildinfo
+	rm -rf packages/*/dist e2e/dist bench/dist packages/*/*.tsbuildinfo e2e/*.tsbuildinfo bench/*.tsbuildinfo
