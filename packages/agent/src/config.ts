@@ -1,30 +1,61 @@
 // The agent's settings: environment variables KESTREL_AGENT_* (set by the chart) or flags (local runs).
 import os from 'node:os';
-import { boolean, byteSize, duration, hostPort, integer, loadConfig, logLevel, z } from '@kestrel/core';
+import { boolean, byteSize, duration, hostPort, integer, list, loadConfig, logLevel, z } from '@kestrel/core';
 
-export const agentSchema = z.object({
-  nodeName: z.string().min(1, 'expected the name of this node (the chart sets it from spec.nodeName)').prefault(os.hostname()),
-  logRoot: z.string().min(1).prefault('/var/log/pods'),
-  stateDir: z.string().min(1).prefault('/var/lib/kestrel-agent'),
-  startAt: z.enum(['beginning', 'end'], { message: 'expected beginning or end' }).prefault('beginning'),
-  scanInterval: duration().prefault('1s'),
-  pollInterval: duration().prefault('250ms'),
-  readBufferSize: byteSize().prefault('256KiB'),
-  maxMessageSize: byteSize().prefault('256KiB'),
-  aggregatorAddress: hostPort(),
-  aggregatorServerName: z.string().optional(),
-  tlsCertFile: z.string().min(1, 'expected the path of the agent certificate'),
-  tlsKeyFile: z.string().min(1, 'expected the path of the agent private key'),
-  tlsCaFile: z.string().min(1, 'expected the path of the internal CA certificate'),
-  batchMaxLines: integer(1, 100_000).prefault('2000'),
-  batchMaxSize: byteSize().prefault('1MiB'),
-  flushInterval: duration().prefault('200ms'),
-  maxInFlightBatches: integer(1, 1024).prefault('16'),
-  compression: boolean().prefault('true'),
-  httpListen: hostPort().prefault('0.0.0.0:9102'),
-  adminSocket: z.string().min(1).prefault('/tmp/kestrel-agent.sock'),
-  logLevel: logLevel().prefault('info'),
-});
+/** A list of globs; "none" (or ",") for an empty list where the default is not empty. */
+const globs = () => list().transform((items) => (items.length === 1 && items[0] === 'none' ? [] : items));
+
+export const agentSchema = z
+  .object({
+    nodeName: z.string().min(1, 'expected the name of this node (the chart sets it from spec.nodeName)').prefault(os.hostname()),
+    /** The agent's own pod (downward API): never collected, so the agent does not ship its own logs in a loop. */
+    podNamespace: z.string().optional(),
+    podName: z.string().optional(),
+    logRoot: z.string().min(1).prefault('/var/log/pods'),
+    stateDir: z.string().min(1).prefault('/var/lib/kestrel-agent'),
+    startAt: z.enum(['beginning', 'end'], { message: 'expected beginning or end' }).prefault('beginning'),
+    onCorruptCheckpoint: z.enum(['beginning', 'end'], { message: 'expected beginning or end' }).prefault('beginning'),
+    scanInterval: duration().prefault('10s'),
+    pollInterval: duration().prefault('10s'),
+    fallbackPollInterval: duration().prefault('250ms'),
+    readBufferSize: byteSize().pipe(z.number().min(4096, 'expected at least 4KiB').max(16 * 1024 * 1024, 'expected at most 16MiB')).prefault('256KiB'),
+    maxMessageSize: byteSize().pipe(z.number().min(1024, 'expected at least 1KiB').max(16 * 1024 * 1024, 'expected at most 16MiB')).prefault('256KiB'),
+    readConcurrency: integer(1, 256).prefault('4'),
+    checkpointInterval: duration().prefault('500ms'),
+    maxDeletedFilesHeld: integer(0, 1000).prefault('5'),
+    multiline: boolean().prefault('true'),
+    multilineMaxLines: integer(2, 100_000).prefault('1000'),
+    multilineMaxSize: byteSize().prefault('256KiB'),
+    multilineMaxGap: duration().prefault('500ms'),
+    includeNamespaces: globs().prefault(''),
+    excludeNamespaces: globs().prefault('kube-system,kube-public,kube-node-lease'),
+    includePods: globs().prefault(''),
+    excludePods: globs().prefault(''),
+    includeContainers: globs().prefault(''),
+    excludeContainers: globs().prefault(''),
+    rateLimitLines: integer(0, 100_000_000).prefault('0'),
+    aggregatorAddress: hostPort(),
+    aggregatorServerName: z.string().optional(),
+    tlsCertFile: z.string().min(1, 'expected the path of the agent certificate'),
+    tlsKeyFile: z.string().min(1, 'expected the path of the agent private key'),
+    tlsCaFile: z.string().min(1, 'expected the path of the internal CA certificate'),
+    batchMaxLines: integer(1, 100_000).prefault('2000'),
+    batchMaxSize: byteSize().prefault('1MiB'),
+    flushInterval: duration().prefault('200ms'),
+    maxInFlightBatches: integer(1, 1024).prefault('16'),
+    compression: boolean().prefault('true'),
+    httpListen: hostPort().prefault('0.0.0.0:9102'),
+    adminSocket: z.string().min(1).prefault('/tmp/kestrel-agent.sock'),
+    logLevel: logLevel().prefault('info'),
+  })
+  .superRefine((c, ctx) => {
+    if ((c.podNamespace === undefined) !== (c.podName === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [c.podName === undefined ? 'podName' : 'podNamespace'], message: 'the agent pod namespace and name are set together (the chart sets both from the downward API)' });
+    }
+    if (c.multilineMaxSize > c.maxMessageSize) {
+      ctx.addIssue({ code: 'custom', path: ['multilineMaxSize'], message: 'expected at most the maximum message size' });
+    }
+  });
 
 export const PREFIX = 'KESTREL_AGENT_';
 

@@ -13,7 +13,7 @@ import {
   startAdminServer,
   startHttpServer,
 } from '@kestrel/core';
-import { renderFiles, renderStatus, statusView } from './admin/views.js';
+import { renderFiles, renderLosses, renderStatus, statusView } from './admin/views.js';
 import { PREFIX, loadAgentConfig } from './config.js';
 import { ForwarderEvents } from './forwarder/events.js';
 import { Forwarder } from './forwarder/index.js';
@@ -39,8 +39,6 @@ async function runAgent(argv: readonly string[]): Promise<void> {
 
   const criEvents = new CriLogEvents(registry, logger);
   const forwarderEvents = new ForwarderEvents(registry, logger);
-  // The source and the forwarder point at each other (lines one way, commits the other): wire through a holder.
-  let source!: CriLogSource;
   const forwarder = new Forwarder(
     {
       nodeName: config.nodeName,
@@ -55,19 +53,35 @@ async function runAgent(argv: readonly string[]): Promise<void> {
       flushIntervalMs: config.flushInterval,
     },
     tls,
-    { commit: (p, f, end, line) => source.commit(p, f, end, line) },
     forwarderEvents,
     logger,
   );
-  source = new CriLogSource(
+  // Chunks carry their file's commit target: the forwarder advances checkpoints on acknowledgement through it.
+  const source = new CriLogSource(
     {
       root: config.logRoot,
       stateDir: config.stateDir,
+      startAt: config.startAt,
+      onCorruptCheckpoint: config.onCorruptCheckpoint,
       scanIntervalMs: config.scanInterval,
       pollIntervalMs: config.pollInterval,
+      fallbackPollIntervalMs: config.fallbackPollInterval,
       readBufferBytes: config.readBufferSize,
       maxMessageBytes: config.maxMessageSize,
-      startAt: config.startAt,
+      readConcurrency: config.readConcurrency,
+      checkpointIntervalMs: config.checkpointInterval,
+      maxDeletedFilesHeld: config.maxDeletedFilesHeld,
+      multiline: { enabled: config.multiline, maxLines: config.multilineMaxLines, maxBytes: config.multilineMaxSize, maxGapMs: config.multilineMaxGap },
+      filter: {
+        includeNamespaces: config.includeNamespaces,
+        excludeNamespaces: config.excludeNamespaces,
+        includePods: config.includePods,
+        excludePods: config.excludePods,
+        includeContainers: config.includeContainers,
+        excludeContainers: config.excludeContainers,
+        ownPod: config.podNamespace !== undefined && config.podName !== undefined ? { namespace: config.podNamespace, name: config.podName } : undefined,
+      },
+      rateLimitLines: config.rateLimitLines,
     },
     forwarder,
     criEvents,
@@ -83,10 +97,11 @@ async function runAgent(argv: readonly string[]): Promise<void> {
   const admin = await startAdminServer(config.adminSocket, {
     status: () => statusView(config.nodeName, VERSION, config.aggregatorAddress, source, forwarder),
     files: () => source.files(),
+    losses: () => source.status().recentLosses,
   });
 
   const sending = forwarder.run(signal);
-  source.start(signal);
+  await source.start(signal);
   logger.info('kestrel-agent started', { node: config.nodeName, logRoot: config.logRoot, aggregator: config.aggregatorAddress, http: http.address, admin: config.adminSocket });
 
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -107,7 +122,8 @@ async function main(): Promise<void> {
       defaultSocket: process.env.KESTREL_AGENT_ADMIN_SOCKET ?? '/tmp/kestrel-agent.sock',
       views: {
         status: { help: 'connection to the aggregator and the files followed', render: renderStatus },
-        files: { help: 'each followed file: identity, offsets, lag, state', render: renderFiles },
+        files: { help: 'each tracked file: identity, checkpoint, size, lag, state', render: renderFiles },
+        losses: { help: 'log data lost before it was read (recent), with bytes and reason', render: renderLosses },
       },
     });
     return;

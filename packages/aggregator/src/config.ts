@@ -1,6 +1,6 @@
 // The aggregator's settings: environment variables KESTREL_AGGREGATOR_* (set by the chart) or flags (local runs).
 import os from 'node:os';
-import { byteSize, duration, hostPort, integer, loadConfig, logLevel, z } from '@kestrel/core';
+import { boolean, byteSize, ConfigError, duration, hostPort, integer, loadConfig, logLevel, settingName, z } from '@kestrel/core';
 
 export const aggregatorSchema = z.object({
   aggregatorId: z.string().min(1).prefault(os.hostname()),
@@ -15,10 +15,41 @@ export const aggregatorSchema = z.object({
   cloudKeyFile: z.string().min(1, 'expected the path of the cloud client key (tls.key)'),
   cloudCaFile: z.string().min(1, 'expected the path of the cloud CA (ca.crt)'),
   cloudTokenFile: z.string().min(1, 'expected the path of the cluster token (JWT)'),
+  /** Verify the cloud against the system CA bundle as well as cloudCaFile (false: only cloudCaFile). */
+  cloudUseSystemCas: boolean().prefault('true'),
+  /** gRPC message compression towards the cloud (used only when the cloud accepts it). */
+  cloudCompression: z.enum(['gzip', 'none'], { message: 'expected gzip or none' }).prefault('gzip'),
+  /** Renew the token at a random point between these percentages of its lifetime (iat to exp). */
+  cloudTokenRenewMinPercent: integer(1, 95).prefault('50'),
+  cloudTokenRenewMaxPercent: integer(1, 95).prefault('70'),
+  /** Write renewed tokens to this file (local runs; in a cluster the runtime Secret is written). */
+  cloudTokenWriteFile: z.string().min(1).optional(),
+  /** Write certificates renewed by the cloud over cloudCertFile, cloudKeyFile and cloudCaFile (local runs). */
+  cloudCertWriteFiles: boolean().prefault('false'),
+  /** In a cluster: the Secret (and key) holding the runtime token, and the Secret holding tls.crt, tls.key, ca.crt. */
+  cloudTokenSecret: z.string().min(1).prefault('kestrel-aggregator-cloud-token'),
+  cloudTokenSecretKey: z.string().min(1).prefault('token'),
+  cloudCertSecret: z.string().min(1).prefault('kestrel-aggregator-cloud-tls'),
+  /** The namespace of those Secrets; defaults to POD_NAMESPACE or the service account's namespace. */
+  kubernetesNamespace: z.string().min(1).optional(),
   logsMaxEntriesPerMessage: integer(1, 100_000).prefault('1000'),
-  logsMaxMessageSize: byteSize().prefault('4MiB'),
+  logsMaxMessageSize: byteSize()
+    .pipe(z.number().max(8 * 1024 * 1024, 'expected at most 8MiB (the cloud accepts messages up to 10 MiB)'))
+    .prefault('4MiB'),
+  /** How long PodLogs of one container may wait for more lines before their message is sealed. */
+  logsBatchLinger: duration().prefault('200ms'),
   uplinkQueueMessages: integer(1, 100_000).prefault('256'),
+  uplinkQueueBytes: byteSize().prefault('32MiB'),
+  /** PodLogs stay in the replay window until written this long ago and followed by a message from the cloud. */
+  replayWindow: duration().prefault('5s'),
+  replayWindowBytes: byteSize().prefault('64MiB'),
+  /** A cloud stream with neither data nor heartbeat for this long is dead (the cloud heartbeats about every 30 s). */
+  streamIdleTimeout: duration().prefault('90s'),
+  /** How long a stream being recycled (new token or certificate) or stopped may take to drain. */
+  streamDrainTimeout: duration().prefault('10s'),
+  reconnectInitialBackoff: duration().prefault('500ms'),
   reconnectMaxBackoff: duration().prefault('30s'),
+  operatorStatsInterval: duration().prefault('60s'),
   dedupeMaxFiles: integer(1000, 10_000_000).prefault('200000'),
   httpListen: hostPort().prefault('0.0.0.0:9103'),
   adminSocket: z.string().min(1).prefault('/tmp/kestrel-aggregator.sock'),
@@ -27,7 +58,19 @@ export const aggregatorSchema = z.object({
 
 export const PREFIX = 'KESTREL_AGGREGATOR_';
 
+/** Checks that need two settings at once; returns [key, problem] or undefined. */
+export function crossCheck(config: z.infer<typeof aggregatorSchema>): [string, string] | undefined {
+  if (config.cloudTokenRenewMinPercent > config.cloudTokenRenewMaxPercent) {
+    return ['cloudTokenRenewMinPercent', `must not exceed cloudTokenRenewMaxPercent (${config.cloudTokenRenewMaxPercent})`];
+  }
+  return undefined;
+}
+
 export type AggregatorConfig = z.infer<typeof aggregatorSchema>;
 
-export const loadAggregatorConfig = (argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AggregatorConfig =>
-  loadConfig(aggregatorSchema, { envPrefix: PREFIX, argv, env });
+export function loadAggregatorConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AggregatorConfig {
+  const config = loadConfig(aggregatorSchema, { envPrefix: PREFIX, argv, env });
+  const problem = crossCheck(config);
+  if (problem) throw new ConfigError(settingName(PREFIX, problem[0]), problem[1]);
+  return config;
+}

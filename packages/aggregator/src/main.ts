@@ -23,7 +23,9 @@ import { PREFIX, loadAggregatorConfig } from './config.js';
 import { IngestEvents } from './ingest/events.js';
 import { IngestService } from './ingest/service.js';
 import { ReplayFilter } from './pipeline/replay-filter.js';
+import { certificateFilesWriter, certificateSecretWriter, tokenFileWriter, tokenSecretWriter, type CertificateWriter, type TokenWriter } from './uplink/credential-writers.js';
 import { Uplink } from './uplink/index.js';
+import { kubernetesSecretPatcher, logNoSecrets, podNamespace, runningInCluster } from './uplink/kube-secret.js';
 
 function splitHostPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
@@ -44,7 +46,7 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
   const registry = createRegistry('kestrel-aggregator');
   const signal = shutdownSignal();
 
-  const { ingestTls, cloudTls, uplink } = await exitOnConfigError(() => {
+  const { ingestTls, cloudTls } = await exitOnConfigError(() => {
     const ingestTls = loadTlsSettings(
       { certFile: config.ingestTlsCertFile, keyFile: config.ingestTlsKeyFile, caFile: config.ingestTlsCaFile },
       { cert: setting('ingestTlsCertFile'), key: setting('ingestTlsKeyFile'), ca: setting('ingestTlsCaFile') },
@@ -53,23 +55,62 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
       { certFile: config.cloudCertFile, keyFile: config.cloudKeyFile, caFile: config.cloudCaFile },
       { cert: setting('cloudCertFile'), key: setting('cloudKeyFile'), ca: setting('cloudCaFile') },
     );
-    let uplink: Uplink;
+    return { ingestTls: watchTls('ingest', ingestTls, logger), cloudTls: watchTls('cloud', cloudTls, logger) };
+  });
+
+  // Where renewed credentials are written back: files when configured (local runs), Secrets in a cluster.
+  const tokenWriters: TokenWriter[] = [];
+  const certificateWriters: CertificateWriter[] = [];
+  if (config.cloudTokenWriteFile) tokenWriters.push(tokenFileWriter(config.cloudTokenWriteFile));
+  if (config.cloudCertWriteFiles) certificateWriters.push(certificateFilesWriter({ certFile: config.cloudCertFile, keyFile: config.cloudKeyFile, caFile: config.cloudCaFile }));
+  if (runningInCluster()) {
+    const namespace = podNamespace(config.kubernetesNamespace);
+    if (!namespace) {
+      logger.error('running in a cluster but the namespace is unknown: renewed credentials are not written to Secrets', { setting: setting('kubernetesNamespace') });
+    } else {
+      const patcher = await kubernetesSecretPatcher(namespace);
+      tokenWriters.push(tokenSecretWriter(patcher, config.cloudTokenSecret, config.cloudTokenSecretKey));
+      certificateWriters.push(certificateSecretWriter(patcher, config.cloudCertSecret));
+    }
+  } else {
+    logNoSecrets(logger, [...tokenWriters, ...certificateWriters].map((w) => w.target));
+  }
+
+  const uplink = await exitOnConfigError(() => {
     try {
-      uplink = new Uplink(
-        { address: config.cloudAddress, serverName: config.cloudServerName, tokenFile: config.cloudTokenFile, queueMessages: config.uplinkQueueMessages, maxBackoffMs: config.reconnectMaxBackoff },
-        cloudTls,
-        logger,
+      return new Uplink(
+        {
+          address: config.cloudAddress,
+          serverName: config.cloudServerName,
+          compression: config.cloudCompression === 'gzip',
+          useSystemCas: config.cloudUseSystemCas,
+          tokenFile: config.cloudTokenFile,
+          tokenRenewMinFraction: config.cloudTokenRenewMinPercent / 100,
+          tokenRenewMaxFraction: config.cloudTokenRenewMaxPercent / 100,
+          logs: { maxEntries: config.logsMaxEntriesPerMessage, maxBytes: config.logsMaxMessageSize, lingerMs: config.logsBatchLinger },
+          stream: {
+            queueMessages: config.uplinkQueueMessages,
+            queueBytes: config.uplinkQueueBytes,
+            replayWindowMs: config.replayWindow,
+            replayWindowBytes: config.replayWindowBytes,
+            idleTimeoutMs: config.streamIdleTimeout,
+            drainTimeoutMs: config.streamDrainTimeout,
+            initialBackoffMs: config.reconnectInitialBackoff,
+            maxBackoffMs: config.reconnectMaxBackoff,
+          },
+          operatorStatsIntervalMs: config.operatorStatsInterval,
+        },
+        { tls: cloudTls, registry, logger, tokenWriters, certificateWriters },
       );
     } catch (err) {
       throw new ConfigError(setting('cloudTokenFile'), err instanceof Error ? err.message : String(err));
     }
-    return { ingestTls: watchTls('ingest', ingestTls, logger), cloudTls: watchTls('cloud', cloudTls, logger), uplink };
   });
 
   const ingestEvents = new IngestEvents(registry, logger);
   const ingest = new IngestService(
     config.aggregatorId,
-    { send: (logs, s) => uplink.sendLogs(logs, s) },
+    { submit: (logs, s) => uplink.submitLogs(logs, s) },
     new ReplayFilter(config.dedupeMaxFiles),
     { maxEntries: config.logsMaxEntriesPerMessage, maxBytes: config.logsMaxMessageSize },
     ingestEvents,
@@ -89,7 +130,8 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
     host,
     port,
     registry,
-    readiness: () => (uplink.logs.state === 'open' ? { ready: true } : { ready: false, reason: `cloud logs stream ${uplink.logs.state}` }),
+    // Ready while the cloud streams are open; /healthz stays ok through an outage (the process is fine, it waits).
+    readiness: () => uplink.readiness(),
   });
   const admin = await startAdminServer(config.adminSocket, {
     status: () => statusView(config.aggregatorId, uplink, ingest),

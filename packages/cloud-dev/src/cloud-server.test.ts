@@ -85,7 +85,9 @@ function podLogs(n: number): StreamLogsRequest {
       value: {
         podName: `web-${n}`,
         namespace: 'shop',
-        podUid: 'uid-1',
+        // One pod per message: the store drops PodLogs entries it already holds (log-replays.ts), and these
+        // fixtures reuse line numbers out of order.
+        podUid: `uid-${n}`,
         containerName: 'app',
         logEntries: [{ message: `line ${n}`, level: 'info', lineNumber: n, timestamp: { seconds: 1_700_000_000 + n, nanos: 0 } }],
         previousContainer: false,

@@ -11,11 +11,16 @@ import type { Logger } from '@kestrel/core';
 import { AutonpServerServiceDefinition } from '@kestrel/proto/server/v1';
 import { StreamServiceDefinition } from '@kestrel/proto/cloud/v1';
 import { CallAuthenticator } from './call-auth.js';
+import { CertificateRotation } from './cert-rotation.js';
+import { startControlSocket } from './control-socket.js';
+import { CloudControls } from './controls.js';
 import { CloudDevEvents } from './events.js';
 import { grpcJsServiceDefinition, refusingImplementation, type ServiceDefinition } from './grpc-handlers.js';
 import type { CloudMaterial } from './layout.js';
+import { LogReplayFilter, rememberStored } from './log-replays.js';
 import { listenMtls, peerOf } from './mtls-listener.js';
-import { RecordStore } from './record-store.js';
+import { OpenStreams } from './open-streams.js';
+import { RecordStore, storeFile, type StreamName } from './record-store.js';
 import type { Refusal } from './refusals.js';
 import { streamServiceImplementation } from './stream-service.js';
 import { tokenServiceImplementation } from './token-service.js';
@@ -31,6 +36,12 @@ export interface CloudServerOptions {
   logger: Logger;
   /** How long shutdown waits for streams and sessions to close before cutting them. */
   shutdownGraceMs?: number;
+  /** Streams answered with UNIMPLEMENTED from the start. */
+  unimplemented?: readonly StreamName[];
+  /** End open streams with UNAUTHENTICATED when their token expires. */
+  enforceTokenExpiry?: boolean;
+  /** Unix socket for runtime controls (control-socket.ts); none when unset. */
+  controlSocket?: string;
 }
 
 export interface RunningCloudServer {
@@ -38,6 +49,12 @@ export interface RunningCloudServer {
   address: string;
   store: RecordStore;
   events: CloudDevEvents;
+  controls: CloudControls;
+  openStreams: OpenStreams;
+  rotation: CertificateRotation;
+  replays: LogReplayFilter;
+  /** Cuts every open connection abruptly; returns how many. */
+  dropConnections(): number;
   /** Stops accepting, ends open streams with UNAVAILABLE, flushes the store. */
   stop(reason?: string): Promise<void>;
 }
@@ -53,11 +70,26 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Run
   const { material, logger } = options;
   const events = new CloudDevEvents(logger);
   const stopController = new AbortController();
+  const controls = new CloudControls(options.tokenTtlMs, options.enforceTokenExpiry ?? false, options.unimplemented ?? []);
+  const openStreams = new OpenStreams();
+  const rotation = new CertificateRotation({ certPem: material.caCertPem, keyPem: material.caKeyPem }, material.identity.clusterName, openStreams, controls, events);
+  // Replays are recognised across restarts: the marks start from what the files already hold.
+  const replays = new LogReplayFilter();
+  await rememberStored(replays, [storeFile(options.dataDir, 'logs'), storeFile(options.dataDir, 'data')]);
   const store = await RecordStore.open({
     dir: options.dataDir,
     describe: () => {
       const counts = events.snapshot();
-      return { openStreams: counts.openStreams, streamsOpened: counts.streamsOpened, refusals: counts.refusals };
+      return {
+        openStreams: counts.openStreams,
+        streamsOpened: counts.streamsOpened,
+        refusals: counts.refusals,
+        replays: { ...replays.counts },
+        certificateRenewals: { ...rotation.counts },
+        tokensIssued: counts.tokensIssued,
+        connectionsDropped: counts.connectionsDropped,
+        streamsEnded: counts.streamsEnded,
+      };
     },
     onWriteError: (file, err, dropped) => events.writeFailed(file, err, dropped),
   });
@@ -70,7 +102,17 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Run
   const grpcServer = new grpc.Server(serverOptions);
   grpcServer.addService(
     grpcJsServiceDefinition(StreamServiceDefinition as unknown as ServiceDefinition),
-    streamServiceImplementation({ auth, store, events, heartbeatIntervalMs: options.heartbeatIntervalMs, stopSignal: stopController.signal }),
+    streamServiceImplementation({
+      auth,
+      store,
+      events,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      stopSignal: stopController.signal,
+      controls,
+      openStreams,
+      replays,
+      rotation,
+    }),
   );
   grpcServer.addService(
     grpcJsServiceDefinition(AutonpServerServiceDefinition as unknown as ServiceDefinition),
@@ -79,7 +121,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Run
       events,
       identity: material.identity,
       signingKey: createPrivateKey(material.signingKeyPem),
-      tokenTtlMs: options.tokenTtlMs,
+      controls,
     }),
   );
   // TLS is already terminated by the listener; grpc-js speaks HTTP/2 over the decrypted socket.
@@ -117,9 +159,14 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Run
     },
     onHandshakeError: (err, peer) => events.tlsHandshakeFailed(err, peer),
   });
+  const dropConnections = () => listener.dropAll();
+  const controlSocket = options.controlSocket
+    ? await startControlSocket(options.controlSocket, { controls, openStreams, rotation, events, dropConnections })
+    : undefined;
   events.listening(listener.address);
 
-  const summaryTimer = setInterval(() => events.logSummary(store.counts(), store.dropped), options.summaryIntervalMs);
+  const summaryExtra = () => ({ replays: { ...replays.counts }, certificateRenewals: { ...rotation.counts } });
+  const summaryTimer = setInterval(() => events.logSummary(store.counts(), store.dropped, summaryExtra()), options.summaryIntervalMs);
   summaryTimer.unref();
 
   let stopping: Promise<void> | undefined;
@@ -141,11 +188,12 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Run
         for (const { server } of refusalServers.values()) server.forceShutdown();
       }
       clearInterval(summaryTimer);
+      await controlSocket?.close();
       await store.close();
-      events.logSummary(store.counts(), store.dropped);
+      events.logSummary(store.counts(), store.dropped, summaryExtra());
     })());
 
-  return { address: listener.address, store, events, stop };
+  return { address: listener.address, store, events, controls, openStreams, rotation, replays, dropConnections, stop };
 }
 
 function splitHostPort(address: string): [string, number] {

@@ -29,6 +29,12 @@ export interface CloudDevCounts {
   /** Heartbeats not sent because the client was not reading. */
   heartbeatsSkipped: number;
   tlsHandshakeFailures: number;
+  /** Connections cut by `cloud-dev drop-connections`. */
+  connectionsDropped: number;
+  /** Streams the cloud ended itself (a switch, an expired or revoked token), by status message. */
+  streamsEnded: Record<string, number>;
+  /** CertificateRenewalResponses whose request_id no rotation was waiting for. */
+  unexpectedRenewalResponses: number;
 }
 
 export class CloudDevEvents {
@@ -41,6 +47,9 @@ export class CloudDevEvents {
     heartbeatsSent: 0,
     heartbeatsSkipped: 0,
     tlsHandshakeFailures: 0,
+    connectionsDropped: 0,
+    streamsEnded: {},
+    unexpectedRenewalResponses: 0,
   };
   private readonly rateLimited: RateLimitedLog;
 
@@ -71,7 +80,7 @@ export class CloudDevEvents {
     this.counts.received[stream]++;
   }
 
-  streamEnded(call: StreamCallInfo, how: 'client closed' | 'client cancelled' | 'server shutdown' | 'failed'): void {
+  streamEnded(call: StreamCallInfo, how: 'client closed' | 'client cancelled' | 'server shutdown' | 'failed' | 'ended by the cloud'): void {
     this.counts.openStreams[call.stream]--;
     this.logger.info('stream ended', { ...describeCall(call), how, messages: call.messages, durationMs: Date.now() - call.openedAt });
   }
@@ -92,6 +101,34 @@ export class CloudDevEvents {
     this.logger.info('token issued', { kind, clusterId, expiresInSeconds });
   }
 
+  /** The cloud ended a stream with a status of its own (switch turned on, token expired or revoked). */
+  streamEndedByCloud(call: StreamCallInfo, refusal: Refusal): void {
+    this.counts.streamsEnded[refusal.message] = (this.counts.streamsEnded[refusal.message] ?? 0) + 1;
+    this.logger.info('stream ended by the cloud', { ...describeCall(call), code: refusal.code, reason: refusal.message });
+  }
+
+  connectionsDropped(count: number): void {
+    this.counts.connectionsDropped += count;
+    this.logger.info('connections dropped', { count });
+  }
+
+  controlsChanged(change: Record<string, unknown>): void {
+    this.logger.info('controls changed', change);
+  }
+
+  certificateRenewalRequested(clusterId: string, requestId: string, stream: string, serialNumber: string): void {
+    this.logger.info('certificate renewal requested', { clusterId, requestId, stream, serialNumber });
+  }
+
+  certificateRenewalAnswered(clusterId: string, requestId: string, success: boolean, errorMessage: string): void {
+    this.logger.log(success ? 'info' : 'warn', 'certificate renewal answered', { clusterId, requestId, success, errorMessage });
+  }
+
+  unexpectedRenewalResponse(requestId: string): void {
+    this.counts.unexpectedRenewalResponses++;
+    this.rateLimited.warn('unexpected-renewal-response', 'CertificateRenewalResponse for no pending request', { requestId });
+  }
+
   tlsHandshakeFailed(err: Error, peer: string | undefined): void {
     this.counts.tlsHandshakeFailures++;
     this.rateLimited.warn(`tls:${err.message}`, 'TLS handshake failed', { error: err.message, peer });
@@ -107,7 +144,7 @@ export class CloudDevEvents {
   }
 
   /** The periodic summary line (and the last one at shutdown). */
-  logSummary(stored: PerStream<number>, droppedMessages: number): void {
+  logSummary(stored: PerStream<number>, droppedMessages: number, extra: Record<string, unknown> = {}): void {
     const c = this.counts;
     this.logger.info('summary', {
       received: c.received,
@@ -120,6 +157,9 @@ export class CloudDevEvents {
       heartbeatsSent: c.heartbeatsSent,
       heartbeatsSkipped: c.heartbeatsSkipped,
       tlsHandshakeFailures: c.tlsHandshakeFailures,
+      connectionsDropped: c.connectionsDropped,
+      streamsEnded: c.streamsEnded,
+      ...extra,
     });
   }
 }

@@ -44,6 +44,11 @@ export interface ResponseSink<Res> {
    * returns whether it was sent. Used for heartbeats, which are better skipped than queued without bound.
    */
   trySend(message: Res): boolean;
+  /**
+   * Sends a message even when the client is slow to read (grpc-js buffers it); returns false only when the call is
+   * over. For rare messages that must not be skipped (requests to the operator).
+   */
+  push(message: Res): boolean;
 }
 
 export type BidiHandler<Req, Res> = (requests: AsyncIterable<Req>, responses: ResponseSink<Res>, context: CallContext) => Promise<void>;
@@ -105,6 +110,11 @@ export function bidiCall<Req, Res>(handler: BidiHandler<Req, Res>, hooks: CallHo
     const responses: ResponseSink<Res> = {
       trySend(message) {
         if (controller.signal.aborted || call.writableEnded || call.destroyed || call.writableNeedDrain) return false;
+        call.write(message);
+        return true;
+      },
+      push(message) {
+        if (controller.signal.aborted || call.writableEnded || call.destroyed) return false;
         call.write(message);
         return true;
       },

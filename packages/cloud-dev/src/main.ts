@@ -3,6 +3,7 @@
 // `serve` runs the cloud. Settings come from flags or CLOUD_DEV_* environment variables; a bad one stops the
 // command with one line naming it (exit 2).
 import { exitOnConfigError, loadConfig } from '@kestrel/core';
+import { runControlCommand } from './control-cli.js';
 import { initConfigSchema, InitRefused, runInit } from './init.js';
 import { ENV_PREFIX, runServe, serveConfigSchema } from './serve.js';
 
@@ -20,9 +21,23 @@ commands:
 
   serve --dir DIR [--listen 127.0.0.1:8443] [--data-dir DIR/data] [--heartbeat-interval 30s] [--token-ttl 24h]
         [--summary-interval 30s] [--log-level info]
+        [--unimplemented logs,events] [--enforce-token-expiry] [--control-socket DIR/control.sock]
       Serves cloud.v1.StreamService and server.v1.AutonpServerService over mTLS. Every received message is
-      appended to DATA/<stream>.jsonl; DATA/summary.json has the counts. Prints
-      {"msg":"listening","address":"HOST:PORT",...} once bound (port 0 picks a free port).
+      appended to DATA/<stream>.jsonl (PodLogs entries already stored are dropped as replays and counted);
+      DATA/summary.json has the counts. Prints {"msg":"listening","address":"HOST:PORT",...} once bound (port 0
+      picks a free port). --unimplemented answers those streams with UNIMPLEMENTED; --enforce-token-expiry ends an
+      open stream with UNAUTHENTICATED when its token expires.
+
+Controls for a running serve (through its control socket; --dir DIR or --control-socket PATH finds it):
+  rotate-cert [--revoke-previous true] [--valid-for 365d] [--timeout 30s]
+      Issues a new client certificate from the CA, pushes a CertificateRenewalRequest to every connected operator
+      (control stream, else data stream), waits for its CertificateRenewalResponse and prints it. With
+      --revoke-previous (the default) the certificates in use before are refused afterwards.
+  drop-connections        cuts every connection at once, without GOAWAY or status
+  revoke-tokens           every token issued so far is refused on streams (open ones end with UNAUTHENTICATED
+                          "bearer token revoked"); RenewClusterToken still accepts them
+  set [--unimplemented logs,events|none] [--token-ttl 10s] [--enforce-token-expiry true|false]
+  status                  the controls, the open streams and the counts
 
 Every flag can also be set as an environment variable: CLOUD_DEV_ + the flag in upper snake case
 (e.g. CLOUD_DEV_HEARTBEAT_INTERVAL=5s).
@@ -55,8 +70,14 @@ async function main(argv: readonly string[]): Promise<number> {
         throw err;
       }
     }
+    case 'rotate-cert':
+    case 'drop-connections':
+    case 'revoke-tokens':
+    case 'set':
+    case 'status':
+      return runControlCommand(command, withBareBooleans(rest, ['--revoke-previous', '--enforce-token-expiry']));
     case 'serve': {
-      const config = loadConfig(serveConfigSchema, { envPrefix: ENV_PREFIX, argv: rest });
+      const config = loadConfig(serveConfigSchema, { envPrefix: ENV_PREFIX, argv: withBareBooleans(rest, ['--enforce-token-expiry']) });
       await runServe(config);
       return 0;
     }

@@ -28,6 +28,8 @@ export interface MtlsListener {
    * its connection once its streams are over), then destroys the rest. Resolves true when none had to be cut.
    */
   connectionsClosed(graceMs: number): Promise<boolean>;
+  /** Cuts every open connection at once (no GOAWAY, no status): what a network failure looks like. Returns how many. */
+  dropAll(): number;
 }
 
 export function peerOf(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string | undefined {
@@ -46,6 +48,9 @@ export async function listenMtls(options: MtlsListenerOptions): Promise<MtlsList
     rejectUnauthorized: false,
     ALPNProtocols: ['h2'],
     minVersion: 'TLSv1.2',
+    // HTTP/2 sends small frames (WINDOW_UPDATE, PING acks, heartbeats) that Nagle's algorithm would hold back
+    // until the peer's delayed ACK, stalling a fast sender on flow control.
+    noDelay: true,
   });
   server.on('secureConnection', (socket) => {
     connections.add(socket);
@@ -72,6 +77,11 @@ export async function listenMtls(options: MtlsListenerOptions): Promise<MtlsList
     stopAccepting() {
       // Immediate for new connections; close()'s callback would wait for every open one to end, so none is used.
       server.close();
+    },
+    dropAll() {
+      const open = [...connections];
+      for (const socket of open) socket.destroy();
+      return open.length;
     },
     async connectionsClosed(graceMs) {
       const open = [...connections];

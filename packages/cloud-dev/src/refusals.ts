@@ -18,6 +18,8 @@ export const CLIENT_CERTIFICATE_REFUSALS = {
   expired: unauthenticated('client certificate expired'),
   notYetValid: unauthenticated('client certificate not yet valid'),
   wrongPurpose: unauthenticated('client certificate not valid for client authentication'),
+  /** Replaced by `cloud-dev rotate-cert` (with revocation of the previous certificates). */
+  revoked: unauthenticated('client certificate revoked'),
 } as const satisfies Record<string, Refusal>;
 
 /** Where a token came from: the `authorization` metadata, or RenewClusterTokenRequest.current_token. */
@@ -44,4 +46,11 @@ export const CALL_REFUSALS = {
   tenantNotServed: permissionDenied('token tenant is not served by this cloud'),
   missingCurrentToken: unauthenticated('missing current_token'),
   shuttingDown: { code: Status.UNAVAILABLE, message: 'cloud-dev is shutting down' } satisfies Refusal,
+  /** `cloud-dev revoke-tokens`: tokens issued before it are refused on streams (RenewClusterToken still accepts them). */
+  tokenRevoked: unauthenticated('bearer token revoked'),
 } as const satisfies Record<string, Refusal>;
+
+/** What a gRPC server without the method answers (grpc-js's own wording), for `--unimplemented`. */
+export function unimplementedRefusal(path: string): Refusal {
+  return { code: Status.UNIMPLEMENTED, message: `The server does not implement the method ${path}` };
+}

@@ -1,8 +1,9 @@
 // `cloud-dev serve`: runs the cloud until SIGTERM/SIGINT, then stops accepting, ends the streams, flushes the
 // store and exits 0.
 import path from 'node:path';
-import { ConfigError, createLogger, duration, hostPort, logLevel, settingName, shutdownSignal, z } from '@kestrel/core';
+import { boolean, ConfigError, createLogger, duration, hostPort, logLevel, settingName, shutdownSignal, z } from '@kestrel/core';
 import { startCloudServer, type RunningCloudServer } from './cloud-server.js';
+import { parseStreamList } from './control-socket.js';
 import { CloudDirError, readCloudMaterial, type CloudMaterial } from './layout.js';
 
 export const ENV_PREFIX = 'CLOUD_DEV_';
@@ -23,9 +24,28 @@ export const serveConfigSchema = z.object({
     .refine((ms) => ms >= 100, 'expected at least 100ms')
     .default(30_000),
   logLevel: logLevel().default('info'),
+  /** Streams answered with UNIMPLEMENTED ("logs,events"), as a cloud without those methods would. */
+  unimplemented: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return parseStreamList(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .default([]),
+  /** End open streams with UNAUTHENTICATED "bearer token expired" when the token they were opened with expires. */
+  enforceTokenExpiry: boolean().default(false),
+  /** The control socket (rotate-cert, drop-connections, revoke-tokens, set, status); defaults to DIR/control.sock. */
+  controlSocket: z.string().min(1).optional(),
 });
 
 export type ServeConfig = z.infer<typeof serveConfigSchema>;
+
+/** Where serve listens for controls and the control commands find it. */
+export const controlSocketPath = (config: { dir: string; controlSocket?: string | undefined }): string => config.controlSocket ?? path.join(config.dir, 'control.sock');
 
 /** Reads DIR's material; a missing or broken DIR is a bad --dir setting (one line, exit 2). */
 export function loadMaterial(dir: string): CloudMaterial {
@@ -48,6 +68,9 @@ export async function startServe(config: ServeConfig): Promise<RunningCloudServe
     tokenTtlMs: config.tokenTtl,
     summaryIntervalMs: config.summaryInterval,
     logger,
+    unimplemented: config.unimplemented,
+    enforceTokenExpiry: config.enforceTokenExpiry,
+    controlSocket: controlSocketPath(config),
   });
 }
 

@@ -8,6 +8,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { KeyObject } from 'node:crypto';
 import type { AutonpServerServiceDefinition, OnboardClusterRequest, OnboardClusterResponse, RenewClusterTokenRequest, RenewClusterTokenResponse } from '@kestrel/proto/server/v1';
 import { CallRefused, type CallAuthenticator } from './call-auth.js';
+import type { CloudControls } from './controls.js';
 import type { CloudDevEvents } from './events.js';
 import { unaryCall, type CallContext } from './grpc-handlers.js';
 import type { CloudIdentity } from './layout.js';
@@ -18,7 +19,8 @@ export interface TokenServiceDeps {
   events: CloudDevEvents;
   identity: CloudIdentity;
   signingKey: KeyObject;
-  tokenTtlMs: number;
+  /** tokenTtlMs is read on every call: `cloud-dev set --token-ttl` changes it at runtime. */
+  controls: CloudControls;
 }
 
 export function tokenServiceImplementation(deps: TokenServiceDeps): grpc.UntypedServiceImplementation {
@@ -39,8 +41,9 @@ export function tokenServiceImplementation(deps: TokenServiceDeps): grpc.Untyped
 async function onboardCluster(deps: TokenServiceDeps, request: OnboardClusterRequest, context: CallContext): Promise<OnboardClusterResponse> {
   await refusalsCounted(deps, 'OnboardCluster', context, () => deps.auth.authenticate(context));
   const { tenant, clusterId, clusterName } = deps.identity;
-  const accessToken = await signToken(deps.signingKey, { tenant, sub: clusterId }, deps.tokenTtlMs);
-  const expiresIn = Math.floor(deps.tokenTtlMs / 1000);
+  const ttlMs = deps.controls.tokenTtlMs;
+  const accessToken = await signToken(deps.signingKey, { tenant, sub: clusterId }, ttlMs);
+  const expiresIn = Math.floor(ttlMs / 1000);
   deps.events.tokenIssued('onboarding', clusterId, expiresIn);
   return { accessToken, clusterId, clusterName: request.clusterName || clusterName, expiresIn, tokenType: 'Bearer' };
 }
@@ -49,8 +52,10 @@ async function renewClusterToken(deps: TokenServiceDeps, request: RenewClusterTo
   const claims = await refusalsCounted(deps, 'RenewClusterToken', context, () =>
     deps.auth.authenticateRenewal(request.currentToken, context),
   );
-  const accessToken = await signToken(deps.signingKey, { tenant: claims.tenant, sub: claims.sub }, deps.tokenTtlMs);
-  const expiresIn = Math.floor(deps.tokenTtlMs / 1000);
+  // A revoked token (cloud-dev revoke-tokens) is still renewed: revocation asks the operator to renew.
+  const ttlMs = deps.controls.tokenTtlMs;
+  const accessToken = await signToken(deps.signingKey, { tenant: claims.tenant, sub: claims.sub }, ttlMs);
+  const expiresIn = Math.floor(ttlMs / 1000);
   deps.events.tokenIssued('renewal', claims.sub, expiresIn);
   return { accessToken, expiresIn, tokenType: 'Bearer' };
 }

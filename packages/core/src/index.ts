@@ -9,3 +9,4 @@ export * from './debug-cli.js';
 export * from './tls-material.js';
 export * from './shutdown.js';
 export * from './async-queue.js';
+export * from './drop-oldest-queue.js';

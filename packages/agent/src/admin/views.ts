@@ -1,6 +1,7 @@
 // The agent's debug views, served on the admin socket and rendered by `kestrel-agent debug <view>`.
 import { table } from '@kestrel/core';
-import type { CriLogSource, TrackedFileView } from '../sources/cri-logs/index.js';
+import type { LossRecord } from '../sources/cri-logs/events.js';
+import type { CriLogSource, SourceStatus, TrackedFileView } from '../sources/cri-logs/index.js';
 import type { Forwarder } from '../forwarder/index.js';
 
 export interface StatusView {
@@ -17,7 +18,7 @@ export interface StatusView {
     inFlightBatches: number;
     inFlightLines: number;
   };
-  files: TrackedFileView[];
+  logs: SourceStatus;
 }
 
 export function statusView(node: string, version: string, aggregator: string, source: CriLogSource, forwarder: Forwarder): StatusView {
@@ -36,26 +37,48 @@ export function statusView(node: string, version: string, aggregator: string, so
       inFlightBatches: inFlight.batches,
       inFlightLines: inFlight.lines,
     },
-    files: source.files(),
+    logs: source.status(),
   };
 }
 
 export function renderStatus(result: unknown): string {
   const s = result as StatusView;
   const c = s.connection;
+  const l = s.logs;
+  const states = Object.entries(l.filesByState)
+    .map(([state, n]) => `${n} ${state}`)
+    .join(', ');
   return [
     `node ${s.node}  version ${s.version}  up ${s.uptimeSeconds}s`,
     `aggregator ${c.aggregator}  ${c.state}${c.connectedSince ? ` since ${c.connectedSince}` : ''}  last ack ${c.lastAck ?? '-'}  reconnects ${c.reconnects}  in flight ${c.inFlightBatches} batches / ${c.inFlightLines} lines${c.lastError ? `\nlast error: ${c.lastError}` : ''}`,
-    '',
-    renderFiles(s.files),
-  ].join('\n');
+    `logs: ${l.containers} container instances, ${l.files} files${states ? ` (${states})` : ''}, ${l.watchedFolders} folders watched`,
+    `      lost ${l.lostBytes} bytes in ${l.lostFiles} files, ${l.parseErrors} parse errors, ${l.truncatedFiles} files truncated, ${l.rotations} rotations, ${l.droppedLines} lines dropped by rate limit`,
+    l.recentLosses.length > 0 ? `\nrecent losses:\n${renderLosses(l.recentLosses)}` : '',
+  ]
+    .filter((line) => line !== '')
+    .join('\n');
 }
 
 export function renderFiles(result: unknown): string {
   const files = result as TrackedFileView[];
-  if (files.length === 0) return 'no files followed';
+  if (files.length === 0) return 'no files tracked';
   return table(
-    files.map((f) => ({ ...f, pod: `${f.namespace}/${f.pod}`, file: `${f.container}/${f.restartCount}.log`, identity: `${f.device}:${f.inode}` })),
-    ['pod', 'file', 'identity', 'readOffset', 'checkpointOffset', 'size', 'lagBytes', 'lastLine', 'state'],
+    files.map((f) => ({
+      ...f,
+      pod: `${f.namespace}/${f.pod}`,
+      file: `${f.container}/${f.path.slice(f.path.lastIndexOf('/') + 1)}`,
+      identity: `${f.device}:${f.inode}:${f.fingerprint.toString(16)}`,
+      checkpoint: f.checkpointOffset === null ? '-' : `${f.checkpointOffset} (line ${f.checkpointLine})`,
+    })),
+    ['pod', 'file', 'identity', 'checkpoint', 'readOffset', 'size', 'lagBytes', 'lastLine', 'state'],
+  );
+}
+
+export function renderLosses(result: unknown): string {
+  const losses = result as LossRecord[];
+  if (losses.length === 0) return 'no log data lost';
+  return table(
+    losses.map((l) => ({ ...l, pod: `${l.namespace}/${l.pod}` })),
+    ['at', 'pod', 'container', 'restartCount', 'file', 'bytes', 'reason'],
   );
 }

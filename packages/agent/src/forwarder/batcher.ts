@@ -25,6 +25,12 @@ export class Batcher {
 
   /** Adds a chunk, splitting it over batches so none exceeds the limits. */
   add(chunk: FileChunk): void {
+    if (chunk.lines.length === 0) {
+      // A chunk without lines (stream_complete, or a resume point after dropped lines) travels as it is.
+      this.open.chunks.push(chunk);
+      if (!this.timer) this.timer = setTimeout(() => this.seal(), this.limits.flushIntervalMs);
+      return;
+    }
     let lines = chunk.lines;
     while (lines.length > 0) {
       const roomLines = this.limits.maxLines - this.open.lines;
@@ -41,10 +47,18 @@ export class Batcher {
         this.seal();
         continue;
       }
-      this.open.chunks.push({ ...chunk, lines: lines.slice(0, take), bytes });
+      const rest = lines.length - take;
+      if (rest === 0) {
+        // The chunk's (last) piece: it resumes where the chunk does, and completes the stream if the chunk does.
+        this.open.chunks.push({ ...chunk, lines: lines === chunk.lines ? lines : lines.slice(0, take), bytes });
+      } else {
+        const piece = lines.slice(0, take);
+        const last = piece[piece.length - 1]!;
+        this.open.chunks.push({ ...chunk, lines: piece, bytes, streamComplete: false, resumeOffset: last.resumeOffset, resumeLine: last.resumeLine });
+      }
       this.open.lines += take;
       this.open.bytes += bytes;
-      lines = lines.slice(take);
+      lines = rest === 0 ? [] : lines.slice(take);
       if (this.open.lines >= this.limits.maxLines || this.open.bytes >= this.limits.maxBytes) this.seal();
       else if (!this.timer) this.timer = setTimeout(() => this.seal(), this.limits.flushIntervalMs);
     }
@@ -53,7 +67,7 @@ export class Batcher {
   seal(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.open.lines === 0) return;
+    if (this.open.chunks.length === 0) return;
     const batch = this.open;
     this.open = { chunks: [], lines: 0, bytes: 0 };
     this.onSeal(batch);

@@ -18,10 +18,6 @@ export interface ForwarderConfig extends BatchLimits {
   compression: boolean;
 }
 
-export interface CommitTarget {
-  commit(path: string, file: FileChunk['file'], endOffset: number, lineNumber: number): void;
-}
-
 interface SentBatch {
   sequence: number;
   batch: OpenBatch;
@@ -47,7 +43,6 @@ export class Forwarder implements LogSink {
   constructor(
     private readonly config: ForwarderConfig,
     private readonly tls: TlsReloader,
-    private readonly target: CommitTarget,
     private readonly events: ForwarderEvents,
     private readonly logger: Logger,
   ) {
@@ -151,10 +146,7 @@ export class Forwarder implements LogSink {
     // Checkpoints advance in order: only through the oldest batches that are all acknowledged.
     for (const [seq, b] of this.window) {
       if (!b.acked) break;
-      for (const chunk of b.batch.chunks) {
-        const last = chunk.lines[chunk.lines.length - 1]!;
-        this.target.commit(chunk.path, chunk.file, last.endOffset, last.lineNumber);
-      }
+      for (const chunk of b.batch.chunks) chunk.owner.commit(chunk.resumeOffset, chunk.resumeLine, chunk.streamComplete);
       this.events.batchAcked(b.batch.lines);
       this.window.delete(seq);
     }
@@ -178,7 +170,7 @@ function toBatch(sequence: number, batch: OpenBatch): Batch {
       restartCount: c.container.restartCount,
       file: { device: c.file.device, inode: c.file.inode, fingerprint: c.file.fingerprint },
       lines: c.lines.map((l) => ({
-        timestamp: l.timestamp,
+        timestamp: { seconds: l.seconds, nanos: l.nanos },
         stream: l.stream,
         message: l.message,
         offset: l.offset,
@@ -186,7 +178,12 @@ function toBatch(sequence: number, batch: OpenBatch): Batch {
         lineNumber: l.lineNumber,
         parseError: l.parseError,
         truncated: l.truncated,
+        level: l.level,
+        errorInfo: l.errorInfo,
       })),
+      previousContainer: c.previousContainer,
+      streamComplete: c.streamComplete,
+      lastLineNumber: c.lines.length > 0 ? c.lines[c.lines.length - 1]!.lineNumber : c.resumeLine,
     })),
   };
 }

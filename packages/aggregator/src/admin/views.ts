@@ -1,48 +1,28 @@
 // The aggregator's debug views, served on the admin socket and rendered by `kestrel-aggregator debug <view>`.
 import { table } from '@kestrel/core';
 import type { AgentView, IngestService } from '../ingest/service.js';
-import type { Uplink } from '../uplink/index.js';
+import type { Uplink, UplinkView } from '../uplink/index.js';
 
 export interface StatusView {
   aggregator: string;
   uptimeSeconds: number;
-  uplink: {
-    tenant: string;
-    streams: { name: string; state: string; openedAt: string | null; queued: number; sent: number; reconnects: number; lastHeartbeat: string | null; lastError: string | null }[];
-  };
+  uplink: UplinkView;
   agents: AgentView[];
 }
 
 export function statusView(id: string, uplink: Uplink, ingest: IngestService): StatusView {
-  const s = uplink.logs;
-  return {
-    aggregator: id,
-    uptimeSeconds: Math.round(process.uptime()),
-    uplink: {
-      tenant: uplink.tenant,
-      streams: [
-        {
-          name: s.name,
-          state: s.state,
-          openedAt: s.openedAt?.toISOString() ?? null,
-          queued: s.queued,
-          sent: s.sent,
-          reconnects: s.reconnects,
-          lastHeartbeat: s.lastHeartbeat?.toISOString() ?? null,
-          lastError: s.lastError ?? null,
-        },
-      ],
-    },
-    agents: ingest.connectedAgents(),
-  };
+  return { aggregator: id, uptimeSeconds: Math.round(process.uptime()), uplink: uplink.view(), agents: ingest.connectedAgents() };
 }
 
 export function renderStatus(result: unknown): string {
   const s = result as StatusView;
+  const u = s.uplink;
   return [
-    `aggregator ${s.aggregator}  up ${s.uptimeSeconds}s  tenant ${s.uplink.tenant}`,
+    `aggregator ${s.aggregator}  up ${s.uptimeSeconds}s  tenant ${u.tenant}  connection #${u.connection}  compression ${u.compression ? 'gzip' : 'none'}`,
+    `token expires ${u.token.expiresAt ?? 'never'}  next renewal ${u.token.nextRenewalAt}  renewals ${u.token.renewals}${u.token.lastError ? `  last error: ${u.token.lastError}` : ''}`,
+    `certificate ${u.certificate.subject}  valid until ${u.certificate.notAfter}`,
     '',
-    table(s.uplink.streams, ['name', 'state', 'openedAt', 'queued', 'sent', 'reconnects', 'lastHeartbeat', 'lastError']),
+    table(u.streams, ['name', 'state', 'carries', 'openedAt', 'queued', 'inWindow', 'windowBytes', 'sent', 'replayed', 'reconnects', 'lastInbound', 'lastError']),
     '',
     renderAgents(s.agents),
   ].join('\n');

@@ -1,7 +1,16 @@
 // The kestrel.ingest.v1 server: one stream per agent. The first message must be Hello; each Batch is filtered
-// for replays, turned into cloud.v1 PodLogs and handed to the uplink; the Ack goes back only once the uplink has
-// taken every message of the batch for the wire. Batches of one stream are handled in order.
-import type { Logger } from '@kestrel/core';
+// for replays, turned into cloud.v1 PodLogs and submitted to the uplink.
+//
+// When the Ack goes back (what the agent's checkpoints wait for): only once the uplink says every PodLogs of the
+// batch was delivered — written to the cloud and past the replay window — so losing this aggregator can no longer
+// lose those lines. Submitting waits while the uplink is full (backpressure: the agent's in-flight window fills and
+// it stops reading). Batches of one stream are submitted in order and acknowledged in order; the next batch is
+// submitted while earlier ones wait for delivery, so acknowledgement latency does not limit throughput beyond the
+// agent's in-flight bound.
+//
+// A batch whose lines were all forwarded before (an agent resending after a reconnect) is acknowledged only once
+// what was forwarded for those files is delivered too.
+import { AsyncQueue, type Logger } from '@kestrel/core';
 import type { AggregatorMessage, AgentMessage, Batch, IngestServiceImplementation } from '@kestrel/proto/ingest/v1';
 import type { PodLogs } from '@kestrel/proto/cloud/v1';
 import { ServerError, Status, type CallContext } from 'nice-grpc';
@@ -10,8 +19,12 @@ import { toPodLogs, type PodLogsLimits } from '../pipeline/pod-logs.js';
 import type { IngestEvents } from './events.js';
 
 export interface PodLogsSink {
-  send(logs: PodLogs, signal: AbortSignal): Promise<void>;
+  /** Accepts a PodLogs once there is room; `delivered` settles when it is safe to acknowledge. */
+  submit(logs: PodLogs, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
 }
+
+/** Batches of one agent stream submitted and not yet acknowledged, at most (the agent's own bound is smaller). */
+const MAX_PENDING_ACKS = 4096;
 
 export interface AgentView {
   node: string;
@@ -26,6 +39,8 @@ export interface AgentView {
 
 export class IngestService implements IngestServiceImplementation {
   private readonly agents = new Map<number, AgentView>();
+  /** Per file (node + identity): the delivery of the latest lines forwarded and not yet delivered. */
+  private readonly undelivered = new Map<string, Promise<void>>();
   private nextId = 1;
 
   constructor(
@@ -65,41 +80,80 @@ export class IngestService implements IngestServiceImplementation {
     this.agents.set(id, view);
     this.events.agentsConnected.inc();
     this.logger.info('agent connected', { node, peer, instance: view.instanceId });
+    const acks = new AsyncQueue<{ sequence: number; delivered: Promise<void> }>(MAX_PENDING_ACKS);
+    const reading = (async () => {
+      try {
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+          const m = next.value.message;
+          if (m?.$case !== 'batch') {
+            this.events.protocolError('unexpected_message', peer, `unexpected ${m?.$case ?? 'empty'} message after Hello`);
+            throw new ServerError(Status.INVALID_ARGUMENT, 'only Batch messages may follow Hello');
+          }
+          // An array, not a promise: an async function cannot resolve to a pending promise.
+          const waits = await this.handleBatch(view, m.value, context.signal);
+          const delivered = Promise.all(waits).then(() => undefined);
+          delivered.catch(() => undefined); // awaited below, in order; a failure must not count as unhandled meanwhile
+          await acks.push({ sequence: m.value.sequence, delivered }, context.signal);
+        }
+        acks.close();
+      } catch (err) {
+        acks.fail(err);
+      }
+    })();
     try {
       yield { message: { $case: 'welcome', value: { aggregatorId: this.aggregatorId } } };
-      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-        const m = next.value.message;
-        if (m?.$case !== 'batch') {
-          this.events.protocolError('unexpected_message', peer, `unexpected ${m?.$case ?? 'empty'} message after Hello`);
-          throw new ServerError(Status.INVALID_ARGUMENT, 'only Batch messages may follow Hello');
-        }
-        await this.handleBatch(view, m.value, context.signal);
+      for await (const pending of acks) {
+        await pending.delivered;
         view.batches++;
         view.lastBatchAt = new Date().toISOString();
         this.events.batchesAcked.inc();
-        yield { message: { $case: 'ack', value: { sequence: m.value.sequence } } };
+        yield { message: { $case: 'ack', value: { sequence: pending.sequence } } };
       }
     } finally {
+      // The reader stops when the call's signal aborts or the agent closes its side; it never throws.
+      acks.close();
+      void reading;
       this.agents.delete(id);
       this.events.agentsConnected.dec();
       this.logger.info('agent disconnected', { node, peer });
     }
   }
 
-  private async handleBatch(agent: AgentView, batch: Batch, signal: AbortSignal): Promise<void> {
+  /** Submits a batch's new lines; resolves (once submitted) to the promise of their delivery. */
+  private async handleBatch(agent: AgentView, batch: Batch, signal: AbortSignal): Promise<Promise<void>[]> {
     const node = agent.node;
     const now = new Date();
-    const sends: Promise<void>[] = [];
+    const waits: Promise<void>[] = [];
     for (const chunk of batch.logs) {
       const key = ReplayFilter.key(node, chunk.file);
       const fresh = chunk.lines.filter((l) => this.replays.isNew(key, l.endOffset));
       this.events.linesReceived.inc(chunk.lines.length);
-      if (fresh.length < chunk.lines.length) this.events.linesReplayed.inc(chunk.lines.length - fresh.length);
+      if (fresh.length < chunk.lines.length) {
+        this.events.linesReplayed.inc(chunk.lines.length - fresh.length);
+        // Lines sent before: acknowledge them only once what was forwarded for this file is delivered.
+        const earlier = this.undelivered.get(key);
+        if (earlier) waits.push(earlier);
+      }
       if (fresh.length === 0) continue;
       agent.lines += fresh.length;
-      for (const message of toPodLogs(node, chunk, fresh, this.limits, now)) sends.push(this.sink.send(message, signal));
+      const chunkDeliveries: Promise<void>[] = [];
+      for (const message of toPodLogs(node, chunk, fresh, this.limits, now)) {
+        const accepted = await this.sink.submit(message, signal);
+        chunkDeliveries.push(accepted.delivered);
+      }
       this.replays.advance(key, fresh[fresh.length - 1]!.endOffset);
+      const delivered = Promise.all(chunkDeliveries).then(() => undefined);
+      this.trackUndelivered(key, delivered);
+      waits.push(delivered);
     }
-    await Promise.all(sends);
+    return waits;
+  }
+
+  private trackUndelivered(key: string, delivered: Promise<void>): void {
+    this.undelivered.set(key, delivered);
+    const forget = () => {
+      if (this.undelivered.get(key) === delivered) this.undelivered.delete(key);
+    };
+    delivered.then(forget, forget);
   }
 }

@@ -1,5 +1,9 @@
 // Turns an agent's LogChunk into cloud.v1 PodLogs messages: one per container log stretch, split so that no
 // message exceeds the entry and byte limits (the cloud refuses messages over 10 MiB; we stay well under).
+// The agent's findings map one to one: level and error info per entry, previous_container for the log of an
+// instance that has ended, stream_complete on the last message of an instance read to its end (a chunk may carry
+// it without lines: then one message without entries says it). owner_references stay empty: the agent does not
+// know the pod's owners (the cluster watch may add them later).
 import type { PodLogs, LogEntry } from '@kestrel/proto/cloud/v1';
 import type { LogChunk, LogLine } from '@kestrel/proto/ingest/v1';
 
@@ -8,27 +12,29 @@ export interface PodLogsLimits {
   maxBytes: number;
 }
 
-/** Rough encoded size of an entry: message bytes plus timestamp, line number and framing. */
-const entrySize = (line: LogLine): number => Buffer.byteLength(line.message) + 32;
+/** Rough encoded size of an entry: message and error info bytes plus timestamp, line number, level and framing. */
+const entrySize = (line: LogLine): number =>
+  Buffer.byteLength(line.message) + 40 + (line.errorInfo ? Buffer.byteLength(line.errorInfo.stackTrace) + Buffer.byteLength(line.errorInfo.errorMessage) + line.errorInfo.errorType.length + 16 : 0);
 
 export function toPodLogs(node: string, chunk: LogChunk, lines: readonly LogLine[], limits: PodLogsLimits, now: Date): PodLogs[] {
   const out: PodLogs[] = [];
   let entries: LogEntry[] = [];
   let bytes = 0;
-  const seal = () => {
-    if (entries.length === 0) return;
+  const seal = (last: boolean) => {
+    if (entries.length === 0 && !(last && chunk.streamComplete && out.length === 0)) return;
     out.push({
       podName: chunk.podName,
       namespace: chunk.namespace,
       podUid: chunk.podUid,
       containerName: chunk.containerName,
       logEntries: entries,
-      previousContainer: false,
+      previousContainer: chunk.previousContainer,
       collectionTimestamp: { seconds: Math.floor(now.getTime() / 1000), nanos: (now.getTime() % 1000) * 1e6 },
       totalLines: entries.length,
-      streamComplete: false,
-      // As the published operator: the line number of the last entry in the message.
-      streamOffset: entries[entries.length - 1]!.lineNumber,
+      streamComplete: last && chunk.streamComplete,
+      // As the published operator: the line number of the last entry in the message (without entries: the last
+      // line number of the stream, which the agent sends with the chunk).
+      streamOffset: entries.length > 0 ? entries[entries.length - 1]!.lineNumber : chunk.lastLineNumber,
       ownerReferences: [],
       nodeName: node,
     });
@@ -37,10 +43,17 @@ export function toPodLogs(node: string, chunk: LogChunk, lines: readonly LogLine
   };
   for (const line of lines) {
     const size = entrySize(line);
-    if (entries.length > 0 && (entries.length >= limits.maxEntries || bytes + size > limits.maxBytes)) seal();
-    entries.push({ timestamp: line.timestamp, message: line.message, level: '', lineNumber: line.lineNumber, errorInfo: undefined });
+    if (entries.length > 0 && (entries.length >= limits.maxEntries || bytes + size > limits.maxBytes)) seal(false);
+    const e = line.errorInfo;
+    entries.push({
+      timestamp: line.timestamp,
+      message: line.message,
+      level: line.level,
+      lineNumber: line.lineNumber,
+      errorInfo: e ? { errorType: e.errorType, stackTrace: e.stackTrace, errorMessage: e.errorMessage, exitCode: e.exitCode } : undefined,
+    });
     bytes += size;
   }
-  seal();
+  seal(true);
   return out;
 }

@@ -4,85 +4,146 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { createLogger, createRegistry } from '@kestrel/core';
-import { CriLogEvents } from './events.js';
-import { FileFollower } from './follower.js';
-import type { FileChunk } from './types.js';
+import { gzipSync } from 'node:zlib';
+import { GzipSource, PlainSource, type ByteSource } from './byte-source.js';
+import { hashBytes } from './fingerprint.js';
+import { FileFollower, readBufferBytesFor, type FollowedFile, type FollowerOptions } from './follower.js';
+import { ReadPermits } from './read-permits.js';
+import type { FileChunk, FileIdentity } from './types.js';
 
 const container = { namespace: 'ns', podName: 'p', podUid: 'u', containerName: 'c', restartCount: 0 };
+const TS = '2024-05-01T12:00:00Z';
 
-async function follow(content: string, options: { maxMessageBytes?: number } = {}) {
+class File implements FollowedFile {
+  ended = false;
+  previousContainer = false;
+  completesStream = false;
+  provisionalIdentity = false;
+  knownSize = 0;
+  identities: { identity: FileIdentity; truncated: boolean }[] = [];
+  commits: number[] = [];
+  owner = { commit: (offset: number) => void this.commits.push(offset) };
+  constructor(
+    readonly path: string,
+    public identity: FileIdentity,
+  ) {}
+  readonly container = container;
+  setIdentity(identity: FileIdentity, truncated: boolean): void {
+    this.identity = identity;
+    this.identities.push({ identity, truncated });
+  }
+}
+
+async function follow(content: string | Buffer, options: Partial<FollowerOptions> & { gzip?: boolean; start?: number } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'follower-'));
   const file = path.join(dir, '0.log');
-  fs.writeFileSync(file, content);
+  const data = typeof content === 'string' ? Buffer.from(content) : content;
+  fs.writeFileSync(file, options.gzip ? gzipSync(data) : data);
   const handle = await fsp.open(file, 'r');
   const st = await handle.stat();
+  const followed = new File(file, { device: st.dev, inode: st.ino, fingerprint: hashBytes(data.subarray(0, 256)), fingerprintLength: Math.min(256, data.length) });
+  const source: ByteSource = options.gzip ? new GzipSource(handle, options.start ?? 0) : new PlainSource(handle, true);
   const chunks: FileChunk[] = [];
-  const events = new CriLogEvents(createRegistry('t', false), createLogger('t', 'error'));
+  const opts: FollowerOptions = { readBufferBytes: options.readBufferBytes ?? 64, maxMessageBytes: options.maxMessageBytes ?? 1024, stackTraces: null };
+  const counts = { lines: 0, bytes: 0, parseErrors: 0, truncated: [] as number[] };
   const follower = new FileFollower(
-    file,
-    container,
-    handle,
-    { device: st.dev, inode: st.ino, fingerprint: 0, fingerprintLength: 0 },
-    { offset: 0, lineNumber: 0 },
+    followed,
+    source,
+    { offset: options.start ?? 0, lineNumber: 0 },
     { push: async (c) => void chunks.push(c) },
-    { readBufferBytes: 64, maxMessageBytes: options.maxMessageBytes ?? 1024, pollIntervalMs: 10 },
-    events,
+    new ReadPermits(1, readBufferBytesFor(opts)),
+    opts,
+    {
+      read: (l, b) => {
+        counts.lines += l;
+        counts.bytes += b;
+      },
+      parseError: () => counts.parseErrors++,
+      truncation: () => undefined,
+      admit: () => true,
+      truncated: (u) => counts.truncated.push(u),
+    },
   );
   const controller = new AbortController();
-  const done = follower.run(controller.signal);
-  return { file, chunks, follower, done, stop: () => controller.abort() };
+  const done = follower.run(controller.signal).finally(async () => {
+    await source.close();
+    await handle.close().catch(() => undefined);
+  });
+  return { file, followed, chunks, follower, counts, done, stop: () => controller.abort(), lines: () => chunks.flatMap((c) => c.lines) };
 }
 
 async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(check(), 'condition not reached');
 }
 
-test('joins partial records into one line whose offsets span them, and numbers lines from 1', async () => {
-  const text = '2024-05-01T12:00:00Z stdout P hel\n2024-05-01T12:00:00Z stdout F lo\n2024-05-01T12:00:01Z stderr F second\n';
-  const f = await follow(text);
-  await until(() => f.chunks.flatMap((c) => c.lines).length === 2);
+test('reads what is there in bounded reads, then what is appended once woken', async () => {
+  const f = await follow(`${TS} stdout F one\n${TS} stdout F two\n`);
+  await until(() => f.lines().length === 2);
+  fs.appendFileSync(f.file, `${TS} stdout F three\n`);
+  f.follower.wake();
+  await until(() => f.lines().length === 3);
   f.stop();
-  await f.done;
-  const lines = f.chunks.flatMap((c) => c.lines);
-  assert.deepEqual(lines.map((l) => [l.message, l.offset, l.endOffset, l.lineNumber, l.stream]), [
-    ['hello', 0, text.indexOf('2024-05-01T12:00:01Z'), 1, 'stdout'],
-    ['second', text.indexOf('2024-05-01T12:00:01Z'), text.length, 2, 'stderr'],
-  ]);
+  assert.equal(await f.done, 'stopped');
+  assert.deepEqual(f.lines().map((l) => [l.message, l.lineNumber]), [['one', 1], ['two', 2], ['three', 3]]);
+  assert.equal(f.counts.lines, 3);
+  assert.equal(f.counts.bytes, fs.statSync(f.file).size);
 });
 
-test('a line that grows past the maximum message size is sent in truncated pieces with bounded memory', async () => {
-  const piece = 'x'.repeat(100);
-  const text = Array.from({ length: 30 }, () => `2024-05-01T12:00:00Z stdout P ${piece}\n`).join('') + '2024-05-01T12:00:00Z stdout F end\n';
-  const f = await follow(text, { maxMessageBytes: 1000 });
-  await until(() => f.chunks.flatMap((c) => c.lines).some((l) => l.message.endsWith('end')));
-  f.stop();
-  await f.done;
-  const lines = f.chunks.flatMap((c) => c.lines);
-  assert.ok(lines.length >= 3);
-  assert.ok(lines.slice(0, -1).every((l) => l.truncated && l.message.length <= 1100));
-  assert.equal(lines.map((l) => l.message).join(''), piece.repeat(30) + 'end');
-});
-
-test('a record that is not CRI is forwarded raw with a parse-error flag', async () => {
-  const f = await follow('garbage \xff\xfe line\n2024-05-01T12:00:00Z stdout F ok\n');
-  await until(() => f.chunks.flatMap((c) => c.lines).length === 2);
-  f.stop();
-  await f.done;
-  const [raw, ok] = f.chunks.flatMap((c) => c.lines);
-  assert.equal(raw!.parseError, true);
-  assert.match(raw!.message, /garbage/);
-  assert.equal(ok!.parseError, false);
-});
-
-test('reads lines appended later and ends after a rename once the file is read to its end', async () => {
-  const f = await follow('2024-05-01T12:00:00Z stdout F one\n');
-  await until(() => f.chunks.length === 1);
-  fs.appendFileSync(f.file, '2024-05-01T12:00:00Z stdout F two\n');
+test('a file that has ended is read once more after the end is known, then finished', async () => {
+  const f = await follow(`${TS} stdout F one\n`);
+  await until(() => f.lines().length === 1);
   fs.renameSync(f.file, `${f.file}.20240501-120000`);
-  fs.appendFileSync(`${f.file}.20240501-120000`, '2024-05-01T12:00:00Z stdout F three\n');
-  fs.writeFileSync(f.file, '');
-  assert.equal(await f.done, 'rotated');
-  assert.deepEqual(f.chunks.flatMap((c) => c.lines).map((l) => l.message), ['one', 'two', 'three']);
+  fs.appendFileSync(`${f.file}.20240501-120000`, `${TS} stdout F late write after the rename\n${TS} stdout P unterminated`);
+  f.followed.ended = true;
+  f.follower.wake();
+  assert.equal(await f.done, 'finished');
+  assert.deepEqual(f.lines().map((l) => l.message), ['one', 'late write after the rename', 'unterminated']);
+});
+
+test('the last chunk of a file that completes its stream says so, even with no line left', async () => {
+  const f = await follow(`${TS} stdout F one\n`);
+  await until(() => f.lines().length === 1);
+  f.followed.ended = true;
+  f.followed.completesStream = true;
+  f.follower.wake();
+  assert.equal(await f.done, 'finished');
+  const last = f.chunks.at(-1)!;
+  assert.deepEqual([last.lines.length, last.streamComplete, f.follower.sentComplete], [0, true, true]);
+});
+
+test('a file that shrank is counted as truncated and read again from 0 under a new identity, numbers going on', async () => {
+  const f = await follow(`${TS} stdout F old one\n${TS} stdout F old two\n`);
+  await until(() => f.lines().length === 2);
+  fs.writeFileSync(f.file, `${TS} stdout F new\n`);
+  f.follower.wake();
+  await until(() => f.lines().length === 3);
+  f.stop();
+  await f.done;
+  assert.deepEqual(f.lines().map((l) => [l.message, l.lineNumber, l.offset]), [['old one', 1, 0], ['old two', 2, 38], ['new', 3, 0]]);
+  assert.deepEqual(f.counts.truncated, [0], 'nothing was written that was not read');
+  assert.equal(f.followed.identities.length, 1);
+  assert.equal(f.followed.identities[0]!.truncated, true);
+  assert.notEqual(f.chunks.at(-1)!.file.fingerprint, f.chunks[0]!.file.fingerprint);
+});
+
+test('reads a gzip-compressed file from an offset in uncompressed bytes', async () => {
+  const text = Array.from({ length: 200 }, (_, i) => `${TS} stdout F line ${i + 1}\n`).join('');
+  const start = text.indexOf(`${TS} stdout F line 151\n`);
+  const f = await follow(text, { gzip: true, start });
+  f.followed.ended = true;
+  assert.equal(await f.done, 'finished');
+  const lines = f.lines();
+  assert.deepEqual([lines[0]!.message, lines[0]!.offset, lines.length, lines.at(-1)!.message], ['line 151', start, 50, 'line 200']);
+});
+
+test('a line longer than the read buffer and the maximum is read in bounded pieces: memory stays bounded', async () => {
+  const big = 'z'.repeat(100_000);
+  const f = await follow(`${TS} stdout F ${big}\n${TS} stdout F small\n`, { readBufferBytes: 4096, maxMessageBytes: 8192 });
+  await until(() => f.lines().some((l) => l.message === 'small'));
+  f.stop();
+  await f.done;
+  const pieces = f.lines().filter((l) => l.truncated);
+  assert.equal(pieces.map((l) => l.message).join(''), big);
+  assert.ok(f.follower.heldBytesHighWater <= 8192 + 4096 + 256, `held ${f.follower.heldBytesHighWater}`);
 });

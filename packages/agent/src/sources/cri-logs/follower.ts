@@ -1,102 +1,143 @@
-// Follows one container log file from a start offset: reads what is there, turns complete records into lines,
-// hands them to the sink (waiting while it is full), then waits for the file to grow. It ends when the file was
-// rotated away or deleted and has been read to its end, so that a successor at the same path starts only after
-// its predecessor is finished (line numbers then continue in order).
-import fs from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
-import { parseCriLine, type Timestamp } from './cri-parser.js';
+// Follows one log file from a start offset: reads what is there in bounded chunks (holding a read permit), turns
+// it into lines (record-assembler), hands them to the sink (waiting while it is full: backpressure), then waits to
+// be woken (a file-system event, the safety poll) for more. It ends once its file has ended (rotated away with a
+// successor, deleted, its container finished: the rotation logic says so) and has been read to its end once more
+// after that was known, so that a successor starts only after its predecessor is finished and line numbers go on
+// in order. A file that shrank is counted as truncated and read again from 0 as new content.
+import type { ByteSource } from './byte-source.js';
+import { FINGERPRINT_BYTES, hashBytes } from './fingerprint.js';
 import type { ContainerLogIdentity } from './pod-path.js';
-import type { FileChunk, FileIdentity, LogLine, LogSink } from './types.js';
-import type { CriLogEvents } from './events.js';
+import type { ReadPermits } from './read-permits.js';
+import { RecordAssembler, RECORD_PREFIX_ALLOWANCE, type AssemblerHooks, type LogFormat } from './record-assembler.js';
+import type { StackTraceLimits } from './stack-traces.js';
+import type { ChunkOwner, FileChunk, FileIdentity, LogLine, LogSink } from './types.js';
 
 export interface FollowerOptions {
+  /** Bytes read at a time. */
   readBufferBytes: number;
-  /** A message joined from partial records is cut into pieces of at most this many bytes, flagged truncated. */
+  /** A message longer than this is sent in pieces of at most this many bytes, flagged truncated. */
   maxMessageBytes: number;
-  pollIntervalMs: number;
+  stackTraces: StackTraceLimits | null;
 }
 
-export type FollowerEnd = 'rotated' | 'deleted' | 'stopped';
-
-interface OpenPartial {
-  offset: number;
-  timestamp: Timestamp;
-  parts: string[];
-  bytes: number;
+/** What the follower needs to know about its file and to tell it; the rotation logic implements it. */
+export interface FollowedFile {
+  readonly path: string;
+  readonly container: ContainerLogIdentity;
+  readonly identity: FileIdentity;
+  /** The fingerprint covers fewer bytes than it could and no line was sent under it yet: fix it before the first. */
+  readonly provisionalIdentity: boolean;
+  /** Nothing more will be written to it. */
+  readonly ended: boolean;
+  readonly previousContainer: boolean;
+  /** The last file of a container instance that ended: its last chunk says stream_complete. */
+  readonly completesStream: boolean;
+  /** The commit target of chunks with the current identity. */
+  readonly owner: ChunkOwner;
+  /** Size of the content when last seen. */
+  knownSize: number;
+  /** A new identity: fixed from more bytes, or new content after a truncation (reading restarts at 0). */
+  setIdentity(identity: FileIdentity, truncated: boolean): void;
 }
+
+/** Counted events of one file, bound to its container by the caller. */
+export interface FollowerEvents extends AssemblerHooks {
+  read(lines: number, bytes: number): void;
+  truncated(unreadBytes: number): void;
+}
+
+export type FollowerEnd = 'finished' | 'stopped';
+export type FollowerState = 'reading' | 'waiting' | 'blocked' | 'finished';
+
+/** How often, at most, a followed file's first bytes are compared again (a truncation followed by new writes). */
+const FINGERPRINT_CHECK_MS = 1000;
 
 export class FileFollower {
-  /** Byte offset up to which records have been read and turned into lines (or are held as an open partial). */
-  private readPosition: number;
-  private lineNumber: number;
-  private carry: Buffer = Buffer.alloc(0);
-  private readonly partials = new Map<'stdout' | 'stderr', OpenPartial>();
+  private readonly assembler: RecordAssembler;
+  /** Bytes after the assembler's position that were read but are not a complete record yet. */
+  private carry: Buffer | undefined;
   private wakeUp: (() => void) | undefined;
-  state: 'reading' | 'waiting' | 'blocked' | 'finished' = 'reading';
-  size = 0;
+  private woken = false;
+  private lastFingerprintCheck = 0;
+  /** Resume offset of the last chunk handed over. */
+  private deliveredResume: number;
+  private carryHighWater = 0;
+  state: FollowerState = 'reading';
+  /** A chunk with stream_complete was handed over. */
+  sentComplete = false;
 
   constructor(
-    readonly path: string,
-    readonly container: ContainerLogIdentity,
-    private readonly handle: FileHandle,
-    readonly file: FileIdentity,
+    private readonly file: FollowedFile,
+    private readonly source: ByteSource,
     start: { offset: number; lineNumber: number },
     private readonly sink: LogSink,
+    private readonly permits: ReadPermits,
     private readonly options: FollowerOptions,
-    private readonly events: CriLogEvents,
+    private readonly events: FollowerEvents,
+    private readonly now: () => number = Date.now,
   ) {
-    this.readPosition = start.offset;
-    this.lineNumber = start.lineNumber;
+    this.assembler = new RecordAssembler(start, { maxMessageBytes: options.maxMessageBytes, stackTraces: options.stackTraces }, events, now);
+    this.deliveredResume = start.offset;
   }
 
+  /** Offset up to which the file was read (the assembler's position plus a not yet complete record). */
   get position(): number {
-    return this.readPosition;
+    return this.assembler.position + (this.carry?.length ?? 0);
   }
 
-  get lastLineNumber(): number {
-    return this.lineNumber;
+  get lineNumber(): number {
+    return this.assembler.lineNumber;
   }
 
-  /** Asks a waiting follower to look at its file now (a file-system event said it changed). */
+  get format(): LogFormat | undefined {
+    return this.assembler.format;
+  }
+
+  /** The most message bytes held at once while joining (what a very long line cost in memory). */
+  get heldBytesHighWater(): number {
+    return Math.max(this.assembler.heldBytesHighWater, this.carryHighWater);
+  }
+
+  /** Asks the follower to look at its file now (it changed, or its end is known). */
   wake(): void {
+    this.woken = true;
     this.wakeUp?.();
   }
 
   async run(signal: AbortSignal): Promise<FollowerEnd> {
-    const buffer = Buffer.allocUnsafe(this.options.readBufferBytes);
+    let endSeen = false;
     try {
-      let sawEndOnce = false;
       while (!signal.aborted) {
+        this.woken = false;
         this.state = 'reading';
-        const filePosition = this.readPosition + this.carry.length;
-        const { bytesRead } = await this.handle.read(buffer, 0, buffer.length, filePosition);
-        if (bytesRead > 0) {
-          sawEndOnce = false;
-          await this.consume(buffer.subarray(0, bytesRead), signal);
+        const n = await this.readOnce(signal);
+        if (n > 0) continue;
+        const { size, linked } = await this.source.stat();
+        const previousSize = this.file.knownSize;
+        this.file.knownSize = size;
+        if (!this.source.compressed && (size < this.position || (await this.rewritten(size)))) {
+          await this.truncated(signal, previousSize);
+          endSeen = false;
           continue;
         }
-        const stat = await this.handle.stat();
-        this.size = stat.size;
-        if (stat.size < filePosition) {
-          // Truncated in place (copytruncate or a runtime restart): what we had not read is gone; start over.
-          this.events.truncated(this.container, filePosition - this.readPosition);
-          this.readPosition = 0;
-          this.carry = Buffer.alloc(0);
-          this.partials.clear();
-          continue;
-        }
-        const end = await this.replacedOrDeleted();
-        if (end) {
-          // The runtime may still append between the rename and its reopen: read once more after seeing the end.
-          if (!sawEndOnce) {
-            sawEndOnce = true;
+        if (this.file.ended || !linked) {
+          // The runtime may have appended between our last read and the moment the end was known: read once more.
+          if (!endSeen) {
+            endSeen = true;
             continue;
           }
           await this.finish(signal);
-          return end;
+          return 'finished';
+        }
+        const deadline = this.assembler.heldDeadline;
+        if (deadline !== undefined && this.now() >= deadline) {
+          const out: LogLine[] = [];
+          this.assembler.flushHeld(out);
+          await this.deliver(out, signal, false);
+          continue;
         }
         this.state = 'waiting';
-        await this.waitForChange(signal);
+        await this.waitForWake(signal, deadline);
       }
       return 'stopped';
     } catch (err) {
@@ -104,120 +145,122 @@ export class FileFollower {
       throw err;
     } finally {
       this.state = 'finished';
-      await this.handle.close().catch(() => undefined);
     }
   }
 
-  private async replacedOrDeleted(): Promise<FollowerEnd | undefined> {
+  /** Reads one chunk and delivers its lines; returns the bytes read (0 at the end of what is written). */
+  private async readOnce(signal: AbortSignal): Promise<number> {
+    const buffer = await this.permits.acquire(signal);
     try {
-      const current = await fs.stat(this.path);
-      return current.ino === this.file.inode && current.dev === this.file.device ? undefined : 'rotated';
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'deleted';
-      throw err;
+      const carry = this.carry;
+      const c = carry ? carry.copy(buffer, 0) : 0;
+      const room = Math.min(this.options.readBufferBytes, buffer.length - c);
+      const n = await this.source.read(buffer, c, room, this.assembler.position + c);
+      if (n === 0) return 0;
+      const end = c + n;
+      const view = buffer.subarray(0, end);
+      const out: LogLine[] = [];
+      const linesBefore = this.assembler.lineNumber;
+      const consumed = this.assembler.consume(view, end, this.assembler.position, out);
+      this.carry = consumed < end ? Buffer.from(view.subarray(consumed, end)) : undefined;
+      if (this.carry && this.carry.length > this.carryHighWater) this.carryHighWater = this.carry.length;
+      this.events.read(this.assembler.lineNumber - linesBefore, n);
+      await this.deliver(out, signal, false);
+      return n;
+    } finally {
+      this.permits.release(buffer);
     }
   }
 
-  private waitForChange(signal: AbortSignal): Promise<void> {
+  /** True when the file's first bytes are not the ones its identity was made from (rewritten after a truncation). */
+  private async rewritten(size: number): Promise<boolean> {
+    const id = this.file.identity;
+    if (id.fingerprintLength === 0 || size < id.fingerprintLength) return false;
+    const now = this.now();
+    if (now - this.lastFingerprintCheck < FINGERPRINT_CHECK_MS) return false;
+    this.lastFingerprintCheck = now;
+    const head = await this.source.head(id.fingerprintLength);
+    return head.length === id.fingerprintLength && hashBytes(head) !== id.fingerprint;
+  }
+
+  private async truncated(signal: AbortSignal, previousSize: number): Promise<void> {
+    // What was read is sent as it is (a record cut by the truncation goes out as read); what was written and not
+    // read is gone: counted (as far as we saw it written). Then the file is new content: a new identity, read from
+    // 0, line numbers continuing.
+    const unread = Math.max(0, previousSize - this.position);
+    const out: LogLine[] = [];
+    const carry = this.carry;
+    this.carry = undefined;
+    this.assembler.finish(carry ?? Buffer.alloc(0), carry?.length ?? 0, this.assembler.position, out);
+    await this.deliver(out, signal, false);
+    this.events.truncated(unread);
+    this.assembler.restartAtZero([]);
+    this.deliveredResume = 0;
+    const head = await this.source.head(FINGERPRINT_BYTES);
+    this.file.setIdentity({ ...this.file.identity, fingerprint: hashBytes(head), fingerprintLength: head.length }, true);
+    const { size } = await this.source.stat();
+    this.file.knownSize = size;
+  }
+
+  private async finish(signal: AbortSignal): Promise<void> {
+    const out: LogLine[] = [];
+    const carry = this.carry;
+    this.carry = undefined;
+    this.assembler.finish(carry ?? Buffer.alloc(0), carry?.length ?? 0, this.assembler.position, out);
+    await this.deliver(out, signal, true);
+  }
+
+  private async deliver(lines: LogLine[], signal: AbortSignal, last: boolean): Promise<void> {
+    const streamComplete = last && this.file.completesStream;
+    // Without lines a chunk still goes when it completes the stream, or moves the resume point (lines dropped by
+    // the rate limit), so that checkpoints advance.
+    if (lines.length === 0 && !streamComplete && this.assembler.resumeOffset === this.deliveredResume) return;
+    if (lines.length > 0 && this.file.provisionalIdentity) await this.fixIdentity();
+    this.deliveredResume = this.assembler.resumeOffset;
+    let bytes = 0;
+    for (let i = 0; i < lines.length; i++) bytes += lines[i]!.endOffset - lines[i]!.offset;
+    const chunk: FileChunk = {
+      owner: this.file.owner,
+      path: this.file.path,
+      container: this.file.container,
+      file: this.file.identity,
+      lines,
+      bytes,
+      previousContainer: this.file.previousContainer,
+      streamComplete,
+      resumeOffset: this.assembler.resumeOffset,
+      resumeLine: this.assembler.resumeLine,
+    };
+    this.state = 'blocked';
+    await this.sink.push(chunk, signal);
+    if (streamComplete) this.sentComplete = true;
+    this.state = 'reading';
+  }
+
+  /** The identity was taken when the file had few bytes: take it again over what it has now, before any line. */
+  private async fixIdentity(): Promise<void> {
+    if (this.source.compressed) return;
+    const head = await this.source.head(FINGERPRINT_BYTES);
+    this.file.setIdentity({ ...this.file.identity, fingerprint: hashBytes(head), fingerprintLength: head.length }, false);
+  }
+
+  private waitForWake(signal: AbortSignal, deadline: number | undefined): Promise<void> {
+    if (this.woken || signal.aborted) return Promise.resolve();
     return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
       const done = () => {
-        clearTimeout(timer);
+        if (timer) clearTimeout(timer);
         signal.removeEventListener('abort', done);
         this.wakeUp = undefined;
         resolve();
       };
-      const timer = setTimeout(done, this.options.pollIntervalMs);
+      // A timer only while a stack trace is held (rare); otherwise events and the safety poll wake us.
+      if (deadline !== undefined) timer = setTimeout(done, Math.max(1, deadline - this.now()));
       signal.addEventListener('abort', done, { once: true });
       this.wakeUp = done;
     });
   }
-
-  /** Turns the bytes after carry into lines; keeps an incomplete trailing record as carry. */
-  private async consume(bytes: Buffer, signal: AbortSignal): Promise<void> {
-    const data = this.carry.length > 0 ? Buffer.concat([this.carry, bytes]) : bytes;
-    const base = this.readPosition;
-    const lines: LogLine[] = [];
-    let start = 0;
-    for (let nl = data.indexOf(10, start); nl !== -1; nl = data.indexOf(10, start)) {
-      this.record(data.toString('utf8', start, nl), base + start, base + nl + 1, lines);
-      start = nl + 1;
-    }
-    this.readPosition = base + start;
-    // Copy the tail: it must not keep the shared read buffer alive or be overwritten by the next read.
-    this.carry = Buffer.from(data.subarray(start));
-    if (this.carry.length > this.options.maxMessageBytes + 64) {
-      // A single record longer than any message we keep (no newline yet): cut it so memory stays bounded.
-      this.emitRaw(this.carry.toString('utf8'), this.readPosition, this.readPosition + this.carry.length, lines, true);
-      this.readPosition += this.carry.length;
-      this.carry = Buffer.alloc(0);
-    }
-    if (lines.length > 0) await this.deliver(lines, signal);
-  }
-
-  private record(text: string, offset: number, endOffset: number, out: LogLine[]): void {
-    const rec = parseCriLine(text);
-    if (!rec) {
-      this.events.parseError(this.container);
-      this.emitRaw(text, offset, endOffset, out, false);
-      return;
-    }
-    let open = this.partials.get(rec.stream);
-    if (rec.partial || open) {
-      if (!open) {
-        open = { offset, timestamp: rec.timestamp, parts: [], bytes: 0 };
-        this.partials.set(rec.stream, open);
-      }
-      open.parts.push(rec.message);
-      open.bytes += Buffer.byteLength(rec.message);
-      if (open.bytes > this.options.maxMessageBytes) {
-        // Bounded memory whatever the line length: send what we have as a truncated piece, keep joining.
-        this.events.truncation(this.container);
-        out.push(this.line(open.timestamp, rec.stream, open.parts.join(''), open.offset, endOffset, false, true));
-        open.parts = [];
-        open.bytes = 0;
-        open.offset = endOffset;
-        if (!rec.partial) this.partials.delete(rec.stream);
-        return;
-      }
-      if (rec.partial) return;
-      this.partials.delete(rec.stream);
-      out.push(this.line(open.timestamp, rec.stream, open.parts.join(''), open.offset, endOffset, false, false));
-      return;
-    }
-    out.push(this.line(rec.timestamp, rec.stream, rec.message, offset, endOffset, false, false));
-  }
-
-  private emitRaw(text: string, offset: number, endOffset: number, out: LogLine[], truncated: boolean): void {
-    const now = Date.now();
-    out.push(this.line({ seconds: Math.floor(now / 1000), nanos: (now % 1000) * 1e6 }, 'stdout', text, offset, endOffset, true, truncated));
-  }
-
-  private line(timestamp: Timestamp, stream: 'stdout' | 'stderr', message: string, offset: number, endOffset: number, parseError: boolean, truncated: boolean): LogLine {
-    return { timestamp, stream, message, offset, endOffset, lineNumber: ++this.lineNumber, parseError, truncated };
-  }
-
-  /** A file that ended (rotated or deleted) with an open partial: the runtime will not finish it here. */
-  private async finish(signal: AbortSignal): Promise<void> {
-    const lines: LogLine[] = [];
-    for (const [stream, open] of this.partials) {
-      if (open.parts.length > 0) lines.push(this.line(open.timestamp, stream, open.parts.join(''), open.offset, this.readPosition, false, false));
-    }
-    this.partials.clear();
-    if (this.carry.length > 0) {
-      this.emitRaw(this.carry.toString('utf8'), this.readPosition, this.readPosition + this.carry.length, lines, false);
-      this.readPosition += this.carry.length;
-      this.carry = Buffer.alloc(0);
-    }
-    if (lines.length > 0) await this.deliver(lines, signal);
-  }
-
-  private async deliver(lines: LogLine[], signal: AbortSignal): Promise<void> {
-    let bytes = 0;
-    for (const l of lines) bytes += l.endOffset - l.offset;
-    const chunk: FileChunk = { path: this.path, container: this.container, file: this.file, lines, bytes };
-    this.events.linesRead(this.container, lines.length, bytes);
-    this.state = 'blocked';
-    await this.sink.push(chunk, signal);
-    this.state = 'reading';
-  }
 }
+
+/** Bytes a read buffer needs: one read plus the longest incomplete record kept between reads. */
+export const readBufferBytesFor = (options: FollowerOptions): number => options.readBufferBytes + options.maxMessageBytes + RECORD_PREFIX_ALLOWANCE + 1;

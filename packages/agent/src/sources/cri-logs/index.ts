@@ -1,14 +1,20 @@
-// The container log source: discovery -> one follower per file -> the sink; checkpoints advanced on commit.
-import fs from 'node:fs/promises';
+// The container log source: discovery -> one ContainerDir per container folder -> one ContainerLog per container
+// instance, reading its files in order -> the sink. Checkpoints advance only through the commits the forwarder
+// makes on acknowledgement; the state is written by CheckpointStore. Built and started by the agent's main.
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Logger } from '@kestrel/core';
-import { CheckpointStore, sameFile } from './checkpoints.js';
+import { CheckpointStore, streamKey, type SavedStream, type StateDocument } from './checkpoints.js';
 import type { CriLogsConfig } from './config.js';
-import { scanPodLogs } from './discovery.js';
-import type { CriLogEvents } from './events.js';
-import { FINGERPRINT_BYTES, fingerprintOf } from './fingerprint.js';
-import { FileFollower } from './follower.js';
-import type { ContainerLogIdentity } from './pod-path.js';
-import type { FileChunk, FileIdentity, LogSink } from './types.js';
+import { ContainerDir } from './containers.js';
+import { PodLogsDiscovery } from './discovery.js';
+import type { CriLogEvents, LossRecord } from './events.js';
+import { LogFilter } from './filters.js';
+import { readBufferBytesFor, type FollowerOptions } from './follower.js';
+import type { ContainerIdentity } from './pod-path.js';
+import { ReadPermits } from './read-permits.js';
+import type { LogEnvironment, StartPolicy } from './rotation.js';
+import type { LogSink } from './types.js';
 
 export interface TrackedFileView {
   path: string;
@@ -19,132 +25,239 @@ export interface TrackedFileView {
   device: number;
   inode: number;
   fingerprint: number;
-  readOffset: number;
+  /** Acknowledged up to this offset (null: nothing yet) and line. */
   checkpointOffset: number | null;
+  checkpointLine: number | null;
+  readOffset: number;
   size: number;
   lagBytes: number;
-  lastLine: number;
+  lastLine: number | null;
   state: string;
+  previousContainer: boolean;
+  format: string | null;
+}
+
+export interface SourceStatus {
+  containers: number;
+  files: number;
+  filesByState: Record<string, number>;
+  watchedFolders: number;
+  lostBytes: number;
+  lostFiles: number;
+  parseErrors: number;
+  truncatedFiles: number;
+  rotations: number;
+  droppedLines: number;
+  recentLosses: LossRecord[];
+  checkpointWrites: number;
 }
 
 export class CriLogSource {
-  private readonly followers = new Map<string, { follower: FileFollower; done: Promise<void> }>();
-  /** Last line number of a finished file, handed to its successor at the same path (same container instance). */
-  private readonly lineNumberCarry = new Map<string, number>();
+  private readonly dirs = new Map<string, ContainerDir>();
+  /** Saved state of container instances not seen yet since start, by `<pod uid>/<container>`. */
+  private readonly unclaimed = new Map<string, SavedStream[]>();
   private readonly checkpoints: CheckpointStore;
-  private scanning: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private signal: AbortSignal | undefined;
+  private readonly permits: ReadPermits;
+  private readonly env: LogEnvironment;
+  private readonly controller = new AbortController();
+  private discovery: PodLogsDiscovery | undefined;
+  private startPolicy: StartPolicy;
+  private timers: NodeJS.Timeout[] = [];
 
   constructor(
     private readonly config: CriLogsConfig,
-    private readonly sink: LogSink,
+    sink: LogSink,
     private readonly events: CriLogEvents,
     private readonly logger: Logger,
+    now: () => number = Date.now,
   ) {
-    this.checkpoints = new CheckpointStore(config.stateDir, events);
-  }
-
-  start(signal: AbortSignal): void {
-    this.signal = signal;
-    const tick = () => {
-      const scanning = this.scan().catch((err: unknown) => {
-        this.logger.error('log discovery scan failed', { error: String(err) });
-      });
-      this.scanning = scanning;
-      void scanning.finally(() => {
-        if (!signal.aborted) this.timer = setTimeout(tick, this.config.scanIntervalMs);
-      });
+    this.checkpoints = new CheckpointStore(config.stateDir, events, config.checkpointIntervalMs);
+    const follower: FollowerOptions = {
+      readBufferBytes: config.readBufferBytes,
+      maxMessageBytes: config.maxMessageBytes,
+      stackTraces: config.multiline.enabled ? { maxLines: config.multiline.maxLines, maxBytes: config.multiline.maxBytes, maxGapMs: config.multiline.maxGapMs } : null,
     };
-    tick();
+    this.permits = new ReadPermits(config.readConcurrency, readBufferBytesFor(follower));
+    this.env = {
+      sink,
+      permits: this.permits,
+      follower,
+      events,
+      stateChanged: (atOnce) => this.checkpoints.changed(atOnce),
+      maxDeletedFilesHeld: config.maxDeletedFilesHeld,
+      now,
+    };
+    this.startPolicy = config.startAt;
+    events.trackedBy(() => {
+      let files = 0;
+      let containers = 0;
+      for (const d of this.dirs.values()) {
+        containers += d.logs.size;
+        for (const log of d.logs.values()) files += log.files.length;
+      }
+      return { files, containers };
+    });
   }
 
-  /** Stops following; waits for followers to end. Checkpoints keep only what was acknowledged. */
+  /** Loads the state, lists every folder once and starts following. Resolves when the first scan is done. */
+  async start(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) this.controller.abort(signal.reason);
+    else signal.addEventListener('abort', () => this.controller.abort(signal.reason), { once: true });
+    const loaded = this.checkpoints.load();
+    if (loaded.status === 'corrupt') {
+      this.startPolicy = this.config.onCorruptCheckpoint;
+      this.logger.error('checkpoint state is corrupt or unreadable; it was set aside and files are read by the configured policy', {
+        error: loaded.error,
+        keptAs: loaded.keptAs,
+        policy: this.config.onCorruptCheckpoint,
+      });
+    }
+    for (const s of loaded.streams.values()) {
+      const key = `${s.podUid}/${s.container}`;
+      const list = this.unclaimed.get(key);
+      if (list) list.push(s);
+      else this.unclaimed.set(key, [s]);
+    }
+    this.checkpoints.setSnapshot(() => this.snapshot());
+    const filter = new LogFilter(this.config.filter);
+    this.discovery = new PodLogsDiscovery(
+      this.config.root,
+      filter,
+      {
+        containerListed: (dir, container, entries, initial, watched) => this.containerListed(dir, container, entries, initial, watched),
+        fileChanged: (dir, name) => this.dirs.get(dir)?.fileChanged(name) ?? false,
+      },
+      this.events,
+      { scanIntervalMs: this.config.scanIntervalMs },
+    );
+    await this.discovery.start();
+    this.resolveOrphans();
+    const every = (ms: number, fn: () => void) => this.timers.push(setInterval(fn, ms).unref());
+    every(this.config.pollIntervalMs, () => {
+      for (const d of this.dirs.values()) d.poll();
+    });
+    every(this.config.fallbackPollIntervalMs, () => {
+      for (const d of this.dirs.values()) if (d.needsFastPoll) d.poll();
+    });
+  }
+
+  /** Stops following; waits for the followers to end. Checkpoints keep only what was acknowledged. */
   async stop(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    await this.scanning;
-    await Promise.all([...this.followers.values()].map((f) => f.done));
+    this.controller.abort(new Error('stopping'));
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.discovery?.stop();
+    await Promise.all([...this.dirs.values()].map((d) => d.stopped()));
     this.checkpoints.close();
   }
 
-  /** Called by the forwarder once the aggregator acknowledged lines of this file up to endOffset. */
-  commit(chunkPath: string, file: FileIdentity, endOffset: number, lineNumber: number): void {
-    this.checkpoints.commit(chunkPath, { file, offset: endOffset, lineNumber });
+  private async containerListed(dir: string, container: ContainerIdentity, entries: Parameters<ContainerDir['listed']>[0], initial: boolean, watched: boolean): Promise<void> {
+    let d = this.dirs.get(dir);
+    if (!d) {
+      if (entries === null) return;
+      d = new ContainerDir(dir, container, this.env, () => this.claim(container), this.startPolicy, this.config.rateLimitLines, this.controller.signal, (gone) => {
+        if (this.dirs.get(gone.dir) === gone) this.dirs.delete(gone.dir);
+        this.checkpoints.changed();
+      });
+      this.dirs.set(dir, d);
+    }
+    await d.listed(entries, initial, watched);
   }
 
-  private async scan(): Promise<void> {
-    const signal = this.signal!;
-    const files = await scanPodLogs(this.config.root);
-    for (const found of files) {
-      if (signal.aborted) return;
-      if (this.followers.has(found.path)) continue;
-      await this.follow(found.path, found.container, signal);
-    }
-    this.events.filesTracked.set(this.followers.size);
+  private claim(c: ContainerIdentity): SavedStream[] {
+    const key = `${c.podUid}/${c.containerName}`;
+    const list = this.unclaimed.get(key);
+    if (!list) return [];
+    this.unclaimed.delete(key);
+    return list;
   }
 
-  private async follow(filePath: string, container: ContainerLogIdentity, signal: AbortSignal): Promise<void> {
-    let handle;
-    try {
-      handle = await fs.open(filePath, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // gone between scan and open
-      throw err;
-    }
-    const stat = await handle.stat();
-    const saved = this.checkpoints.get(filePath);
-    let identity: FileIdentity;
-    let start: { offset: number; lineNumber: number };
-    if (saved && saved.file.device === stat.dev && saved.file.inode === stat.ino) {
-      const again = await fingerprintOf(handle, saved.file.fingerprintLength);
-      identity = { device: stat.dev, inode: stat.ino, ...again };
-      start = sameFile(identity, saved.file) ? { offset: saved.offset, lineNumber: saved.lineNumber } : { offset: 0, lineNumber: saved.lineNumber };
-    } else {
-      identity = { device: stat.dev, inode: stat.ino, ...(await fingerprintOf(handle, FINGERPRINT_BYTES)) };
-      const carried = this.lineNumberCarry.get(filePath) ?? saved?.lineNumber ?? 0;
-      start = { offset: this.config.startAt === 'end' && !saved && !this.lineNumberCarry.has(filePath) ? stat.size : 0, lineNumber: carried };
-    }
-    if (start.offset > stat.size) start = { offset: 0, lineNumber: start.lineNumber };
-    const follower = new FileFollower(filePath, container, handle, identity, start, this.sink, this.config, this.events);
-    const done = follower.run(signal).then(
-      (end) => {
-        if (end !== 'stopped') {
-          this.events.rotated();
-          this.lineNumberCarry.set(filePath, follower.lastLineNumber);
+  /** Saved instances whose folder was not found by the first scan: deleted while the agent was stopped. */
+  private resolveOrphans(): void {
+    if (this.unclaimed.size === 0) return;
+    for (const list of this.unclaimed.values()) {
+      for (const s of list) {
+        const dir = path.join(this.config.root, `${s.namespace}_${s.pod}_${s.podUid}`, s.container);
+        if (fs.existsSync(dir)) {
+          this.logger.info('forgetting the checkpoints of a container that is no longer collected', { namespace: s.namespace, pod: s.pod, container: s.container });
+          continue;
         }
-        if (end === 'deleted') this.checkpoints.forget(filePath);
-      },
-      (err: unknown) => {
-        this.logger.error('log follower failed', { path: filePath, error: String(err) });
-      },
-    ).finally(() => {
-      this.followers.delete(filePath);
-      this.events.filesTracked.set(this.followers.size);
-    });
-    this.followers.set(filePath, { follower, done });
+        const c = { namespace: s.namespace, podName: s.pod, podUid: s.podUid, containerName: s.container, restartCount: s.restartCount };
+        for (const f of s.files) {
+          if (!f.done && f.size > f.offset) this.events.lost(c, path.join(dir, f.name), f.size - f.offset, 'deleted_before_read');
+        }
+      }
+    }
+    this.unclaimed.clear();
+    this.checkpoints.changed(true);
+  }
+
+  private snapshot(): StateDocument {
+    const streams: Record<string, SavedStream> = {};
+    for (const d of this.dirs.values()) {
+      for (const s of d.saved()) streams[streamKey(s.podUid, s.container, s.restartCount)] = s;
+    }
+    for (const list of this.unclaimed.values()) {
+      for (const s of list) streams[streamKey(s.podUid, s.container, s.restartCount)] = s;
+    }
+    return { version: 2, streams };
   }
 
   files(): TrackedFileView[] {
-    return [...this.followers.values()].map(({ follower: f }) => {
-      const cp = this.checkpoints.get(f.path);
-      return {
-        path: f.path,
-        namespace: f.container.namespace,
-        pod: f.container.podName,
-        container: f.container.containerName,
-        restartCount: f.container.restartCount,
-        device: f.file.device,
-        inode: f.file.inode,
-        fingerprint: f.file.fingerprint,
-        readOffset: f.position,
-        checkpointOffset: cp && sameFile(cp.file, f.file) ? cp.offset : null,
-        size: Math.max(f.size, f.position),
-        lagBytes: Math.max(0, Math.max(f.size, f.position) - (cp && sameFile(cp.file, f.file) ? cp.offset : 0)),
-        lastLine: f.lastLineNumber,
-        state: f.state,
-      };
-    });
+    const out: TrackedFileView[] = [];
+    for (const d of this.dirs.values()) {
+      for (const log of d.logs.values()) {
+        for (const f of log.files) {
+          const position = f.follower?.position ?? (f.readDone ? f.finalOffset : (f.committed?.offset ?? f.startOffset));
+          const size = Math.max(f.knownSize, position);
+          const checkpoint = f.committed?.offset ?? null;
+          out.push({
+            path: f.path,
+            namespace: log.container.namespace,
+            pod: log.container.podName,
+            container: log.container.containerName,
+            restartCount: log.container.restartCount,
+            device: f.identity.device,
+            inode: f.identity.inode,
+            fingerprint: f.identity.fingerprint,
+            checkpointOffset: checkpoint,
+            checkpointLine: f.committed?.line ?? null,
+            readOffset: position,
+            size,
+            lagBytes: f.lost ? 0 : Math.max(0, size - (checkpoint ?? f.startOffset)),
+            lastLine: f.follower?.lineNumber ?? f.endLine ?? f.committed?.line ?? null,
+            state: f.present ? f.state : `${f.state} (deleted)`,
+            previousContainer: log.superseded,
+            format: f.follower?.format ?? null,
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  status(): SourceStatus {
+    const files = this.files();
+    const filesByState: Record<string, number> = {};
+    for (const f of files) filesByState[f.state] = (filesByState[f.state] ?? 0) + 1;
+    let containers = 0;
+    for (const d of this.dirs.values()) containers += d.logs.size;
+    const t = this.events.totals;
+    return {
+      containers,
+      files: files.length,
+      filesByState,
+      watchedFolders: this.discovery?.watchedFolders ?? 0,
+      lostBytes: t.lostBytes,
+      lostFiles: t.lostFiles,
+      parseErrors: t.parseErrors,
+      truncatedFiles: t.truncatedFiles,
+      rotations: t.rotations,
+      droppedLines: t.dropped,
+      recentLosses: [...this.events.recentLosses],
+      checkpointWrites: this.checkpoints.writes,
+    };
   }
 }
 
-export type { FileChunk, LogSink };
+export type { FileChunk, LogSink } from './types.js';

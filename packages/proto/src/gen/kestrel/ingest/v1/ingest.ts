@@ -71,6 +71,23 @@ export interface LogChunk {
   restartCount: number;
   file?: FileIdentity | undefined;
   lines: LogLine[];
+  /** The log of a container instance that has ended: a higher restart count exists in its folder. */
+  previousContainer: boolean;
+  /**
+   * Nothing of this container instance comes after this chunk (it ended, and it was read to its end). May come
+   * without lines when the last lines were sent before the end was known.
+   */
+  streamComplete: boolean;
+  /** The line number reached at the end of this chunk (for a chunk without lines, e.g. stream_complete alone). */
+  lastLineNumber: number;
+}
+
+/** Error details of a message, as the agent found them (a grouped stack trace). */
+export interface ErrorInfo {
+  errorType: string;
+  stackTrace: string;
+  errorMessage: string;
+  exitCode: number;
 }
 
 export interface LogLine {
@@ -89,6 +106,10 @@ export interface LogLine {
   parseError: boolean;
   /** Set when the message was cut to the configured maximum size. */
   truncated: boolean;
+  /** ERROR, WARN, INFO or DEBUG when the agent recognised one; empty otherwise. */
+  level: string;
+  /** Set when the line is a stack trace (its lines grouped into one message). */
+  errorInfo?: ErrorInfo | undefined;
 }
 
 function createBaseAgentMessage(): AgentMessage {
@@ -733,7 +754,18 @@ export const FileIdentity: MessageFns<FileIdentity> = {
 };
 
 function createBaseLogChunk(): LogChunk {
-  return { namespace: "", podName: "", podUid: "", containerName: "", restartCount: 0, file: undefined, lines: [] };
+  return {
+    namespace: "",
+    podName: "",
+    podUid: "",
+    containerName: "",
+    restartCount: 0,
+    file: undefined,
+    lines: [],
+    previousContainer: false,
+    streamComplete: false,
+    lastLineNumber: 0,
+  };
 }
 
 export const LogChunk: MessageFns<LogChunk> = {
@@ -758,6 +790,15 @@ export const LogChunk: MessageFns<LogChunk> = {
     }
     for (const v of message.lines) {
       LogLine.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.previousContainer !== false) {
+      writer.uint32(64).bool(message.previousContainer);
+    }
+    if (message.streamComplete !== false) {
+      writer.uint32(72).bool(message.streamComplete);
+    }
+    if (message.lastLineNumber !== 0) {
+      writer.uint32(80).uint64(message.lastLineNumber);
     }
     return writer;
   },
@@ -831,6 +872,30 @@ export const LogChunk: MessageFns<LogChunk> = {
             message.lines.push(LogLine.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.previousContainer = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.streamComplete = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.lastLineNumber = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -870,6 +935,21 @@ export const LogChunk: MessageFns<LogChunk> = {
       lines: globalThis.Array.isArray(object?.lines)
         ? object.lines.map((e: any) => LogLine.fromJSON(e))
         : [],
+      previousContainer: isSet(object.previousContainer)
+        ? globalThis.Boolean(object.previousContainer)
+        : isSet(object.previous_container)
+        ? globalThis.Boolean(object.previous_container)
+        : false,
+      streamComplete: isSet(object.streamComplete)
+        ? globalThis.Boolean(object.streamComplete)
+        : isSet(object.stream_complete)
+        ? globalThis.Boolean(object.stream_complete)
+        : false,
+      lastLineNumber: isSet(object.lastLineNumber)
+        ? globalThis.Number(object.lastLineNumber)
+        : isSet(object.last_line_number)
+        ? globalThis.Number(object.last_line_number)
+        : 0,
     };
   },
 
@@ -896,6 +976,15 @@ export const LogChunk: MessageFns<LogChunk> = {
     if (message.lines?.length) {
       obj.lines = message.lines.map((e) => LogLine.toJSON(e));
     }
+    if (message.previousContainer !== false) {
+      obj.previousContainer = message.previousContainer;
+    }
+    if (message.streamComplete !== false) {
+      obj.streamComplete = message.streamComplete;
+    }
+    if (message.lastLineNumber !== 0) {
+      obj.lastLineNumber = Math.round(message.lastLineNumber);
+    }
     return obj;
   },
 
@@ -913,6 +1002,142 @@ export const LogChunk: MessageFns<LogChunk> = {
       ? FileIdentity.fromPartial(object.file)
       : undefined;
     message.lines = object.lines?.map((e) => LogLine.fromPartial(e)) || [];
+    message.previousContainer = object.previousContainer ?? false;
+    message.streamComplete = object.streamComplete ?? false;
+    message.lastLineNumber = object.lastLineNumber ?? 0;
+    return message;
+  },
+};
+
+function createBaseErrorInfo(): ErrorInfo {
+  return { errorType: "", stackTrace: "", errorMessage: "", exitCode: 0 };
+}
+
+export const ErrorInfo: MessageFns<ErrorInfo> = {
+  encode(message: ErrorInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.errorType !== "") {
+      writer.uint32(10).string(message.errorType);
+    }
+    if (message.stackTrace !== "") {
+      writer.uint32(18).string(message.stackTrace);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(26).string(message.errorMessage);
+    }
+    if (message.exitCode !== 0) {
+      writer.uint32(32).int32(message.exitCode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ErrorInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseErrorInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.errorType = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.stackTrace = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.exitCode = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ErrorInfo {
+    return {
+      errorType: isSet(object.errorType)
+        ? globalThis.String(object.errorType)
+        : isSet(object.error_type)
+        ? globalThis.String(object.error_type)
+        : "",
+      stackTrace: isSet(object.stackTrace)
+        ? globalThis.String(object.stackTrace)
+        : isSet(object.stack_trace)
+        ? globalThis.String(object.stack_trace)
+        : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+      exitCode: isSet(object.exitCode)
+        ? globalThis.Number(object.exitCode)
+        : isSet(object.exit_code)
+        ? globalThis.Number(object.exit_code)
+        : 0,
+    };
+  },
+
+  toJSON(message: ErrorInfo): unknown {
+    const obj: any = {};
+    if (message.errorType !== "") {
+      obj.errorType = message.errorType;
+    }
+    if (message.stackTrace !== "") {
+      obj.stackTrace = message.stackTrace;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    if (message.exitCode !== 0) {
+      obj.exitCode = Math.round(message.exitCode);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ErrorInfo>): ErrorInfo {
+    return ErrorInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ErrorInfo>): ErrorInfo {
+    const message = createBaseErrorInfo();
+    message.errorType = object.errorType ?? "";
+    message.stackTrace = object.stackTrace ?? "";
+    message.errorMessage = object.errorMessage ?? "";
+    message.exitCode = object.exitCode ?? 0;
     return message;
   },
 };
@@ -927,6 +1152,8 @@ function createBaseLogLine(): LogLine {
     lineNumber: 0,
     parseError: false,
     truncated: false,
+    level: "",
+    errorInfo: undefined,
   };
 }
 
@@ -955,6 +1182,12 @@ export const LogLine: MessageFns<LogLine> = {
     }
     if (message.truncated !== false) {
       writer.uint32(64).bool(message.truncated);
+    }
+    if (message.level !== "") {
+      writer.uint32(74).string(message.level);
+    }
+    if (message.errorInfo !== undefined) {
+      ErrorInfo.encode(message.errorInfo, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -1036,6 +1269,22 @@ export const LogLine: MessageFns<LogLine> = {
             message.truncated = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.level = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.errorInfo = ErrorInfo.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1070,6 +1319,12 @@ export const LogLine: MessageFns<LogLine> = {
         ? globalThis.Boolean(object.parse_error)
         : false,
       truncated: isSet(object.truncated) ? globalThis.Boolean(object.truncated) : false,
+      level: isSet(object.level) ? globalThis.String(object.level) : "",
+      errorInfo: isSet(object.errorInfo)
+        ? ErrorInfo.fromJSON(object.errorInfo)
+        : isSet(object.error_info)
+        ? ErrorInfo.fromJSON(object.error_info)
+        : undefined,
     };
   },
 
@@ -1099,6 +1354,12 @@ export const LogLine: MessageFns<LogLine> = {
     if (message.truncated !== false) {
       obj.truncated = message.truncated;
     }
+    if (message.level !== "") {
+      obj.level = message.level;
+    }
+    if (message.errorInfo !== undefined) {
+      obj.errorInfo = ErrorInfo.toJSON(message.errorInfo);
+    }
     return obj;
   },
 
@@ -1117,6 +1378,10 @@ export const LogLine: MessageFns<LogLine> = {
     message.lineNumber = object.lineNumber ?? 0;
     message.parseError = object.parseError ?? false;
     message.truncated = object.truncated ?? false;
+    message.level = object.level ?? "";
+    message.errorInfo = (object.errorInfo !== undefined && object.errorInfo !== null)
+      ? ErrorInfo.fromPartial(object.errorInfo)
+      : undefined;
     return message;
   },
 };

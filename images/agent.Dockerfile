@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# kestrel-agent: the node agent's image. Built from the repository root by `make images`, or by hand:
+#   docker build -f images/agent.Dockerfile -t ghcr.io/kestrelai/kestrel-agent:0.1.0 .
+# NODE_VERSION and PNPM_VERSION are the ones scripts/bootstrap.sh pins for tests (make images passes them;
+# scripts/chart-check.sh fails when these defaults drift from it).
+ARG NODE_VERSION=24.21.0
+
+FROM node:${NODE_VERSION}-bookworm AS build
+ARG PNPM_VERSION=12.21.0
+RUN npm install --global --ignore-scripts --no-audit --no-fund pnpm@${PNPM_VERSION}
+WORKDIR /src
+# Dependencies are fetched from the lockfile alone, so this layer is reused until the lockfile changes.
+COPY pnpm-lock.yaml pnpm-workspace.yaml .npmrc ./
+RUN pnpm fetch
+COPY . .
+# Only the agent, the workspace packages it uses, and the root's build tools (TypeScript).
+RUN pnpm install --offline --frozen-lockfile --filter "@kestrel/agent..." --filter kestrel-operator \
+ && pnpm exec tsc -b packages/agent \
+ && pnpm --filter @kestrel/agent deploy --prod --legacy /out
+
+FROM node:${NODE_VERSION}-bookworm-slim
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="kestrel-agent" \
+      org.opencontainers.image.description="Kestrel Operator node agent: container logs to the aggregator" \
+      org.opencontainers.image.version="${VERSION}"
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /out /app
+# `kubectl exec ds/<name>-agent -- kestrel-agent debug status` runs this.
+RUN printf '#!/bin/sh\nexec node /app/dist/main.js "$@"\n' > /usr/local/bin/kestrel-agent \
+ && chmod 0755 /usr/local/bin/kestrel-agent
+# The image's own user is not root (uid 1000, "node"); the chart runs the agent as root with no capabilities,
+# because the kubelet's log files are root-only on many nodes (docs/install.md, "Why the agent runs as root").
+USER 1000:1000
+EXPOSE 9102
+ENTRYPOINT ["node", "/app/dist/main.js"]

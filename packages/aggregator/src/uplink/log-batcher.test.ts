@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PodLogs as PodLogsCodec, type PodLogs } from '@kestrel/proto/cloud/v1';
+import { Delivery, settle, type OutMessage } from './delivery.js';
+import { HARD_LIMIT_BYTES, LogBatcher } from './log-batcher.js';
+
+function logs(container: string, first: number, count: number, text = 'line'): PodLogs {
+  return {
+    podName: 'web-1',
+    namespace: 'shop',
+    podUid: 'uid-1',
+    containerName: container,
+    logEntries: Array.from({ length: count }, (_, i) => ({ timestamp: { seconds: 1_700_000_000, nanos: first + i }, message: `${text} ${first + i}`, level: '', lineNumber: first + i, errorInfo: undefined })),
+    previousContainer: false,
+    collectionTimestamp: undefined,
+    totalLines: count,
+    streamComplete: false,
+    streamOffset: first + count - 1,
+    ownerReferences: [],
+    nodeName: 'node-a',
+  };
+}
+
+const decode = (m: OutMessage) => PodLogsCodec.decode(m.inner);
+
+test('PodLogs of one container are merged into one message; another container gets its own', () => {
+  const out: OutMessage[] = [];
+  const batcher = new LogBatcher({ maxEntries: 100, maxBytes: 1 << 20, lingerMs: 60_000 }, (m) => out.push(m));
+  batcher.add(logs('app', 1, 10), new Delivery());
+  batcher.add(logs('sidecar', 1, 5), new Delivery());
+  batcher.add(logs('app', 11, 10), new Delivery());
+  assert.equal(out.length, 0, 'nothing sealed before a limit or the linger time');
+  batcher.flushAll();
+  const byContainer = new Map(out.map((m) => [decode(m).containerName, decode(m)]));
+  const app = byContainer.get('app')!;
+  assert.deepEqual(app.logEntries.map((e) => e.lineNumber), Array.from({ length: 20 }, (_, i) => i + 1));
+  assert.equal(app.totalLines, 20);
+  assert.equal(app.streamOffset, 20, 'stream_offset is the line number of the last entry');
+  assert.equal(byContainer.get('sidecar')!.logEntries.length, 5);
+});
+
+test('a batch is sealed at the entry limit, the byte limit, and after the linger time', async () => {
+  const out: OutMessage[] = [];
+  const byCount = new LogBatcher({ maxEntries: 25, maxBytes: 1 << 20, lingerMs: 60_000 }, (m) => out.push(m));
+  byCount.add(logs('app', 1, 10), new Delivery());
+  byCount.add(logs('app', 11, 10), new Delivery());
+  byCount.add(logs('app', 21, 10), new Delivery()); // would make 30 > 25: the first 20 are sealed
+  assert.deepEqual(out.map((m) => m.records), [20]);
+  out.length = 0;
+  const byBytes = new LogBatcher({ maxEntries: 1000, maxBytes: 3000, lingerMs: 60_000 }, (m) => out.push(m));
+  for (let i = 0; i < 10; i++) byBytes.add(logs('app', i * 5 + 1, 5, 'x'.repeat(100)), new Delivery());
+  assert.ok(out.length >= 2, 'sealed by bytes');
+  assert.ok(out.every((m) => m.inner.length <= 3000 + 300));
+  out.length = 0;
+  const byTime = new LogBatcher({ maxEntries: 1000, maxBytes: 1 << 20, lingerMs: 20 }, (m) => out.push(m));
+  byTime.add(logs('app', 1, 3), new Delivery());
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(out.map((m) => m.records), [3]);
+});
+
+test('a record larger than the limits is split, and its delivery settles only when every part is delivered', async () => {
+  const out: OutMessage[] = [];
+  const batcher = new LogBatcher({ maxEntries: 10, maxBytes: 1 << 20, lingerMs: 60_000 }, (m) => out.push(m));
+  const delivery = new Delivery();
+  let delivered = false;
+  void delivery.promise.then(() => (delivered = true));
+  batcher.add(logs('app', 1, 35), delivery);
+  assert.deepEqual(out.map((m) => m.records), [10, 10, 10, 5]);
+  assert.deepEqual(out.flatMap((m) => decode(m).logEntries.map((e) => e.lineNumber)), Array.from({ length: 35 }, (_, i) => i + 1));
+  for (const m of out.slice(0, 3)) settle(m);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(delivered, false, 'one part is still out');
+  settle(out[3]!);
+  await delivery.promise;
+});
+
+test('no message exceeds the 10 MiB limit: large batches are halved until they fit, nothing is dropped', () => {
+  const out: OutMessage[] = [];
+  // Limits far above the hard limit, to reach the last line of defence.
+  const batcher = new LogBatcher({ maxEntries: 100_000, maxBytes: 64 << 20, lingerMs: 60_000 }, (m) => out.push(m));
+  const delivery = new Delivery();
+  batcher.add(logs('app', 1, 24, 'y'.repeat(1 << 20)), delivery); // 24 MiB in one record
+  batcher.flushAll();
+  assert.ok(out.length >= 3);
+  assert.ok(out.every((m) => m.inner.length <= HARD_LIMIT_BYTES), `sizes ${out.map((m) => m.inner.length).join(', ')}`);
+  assert.deepEqual(out.flatMap((m) => decode(m).logEntries.map((e) => e.lineNumber)), Array.from({ length: 24 }, (_, i) => i + 1));
+  for (const m of out) settle(m);
+  return delivery.promise;
+});
+
+test('a single entry larger than 10 MiB is cut to fit and says so, rather than being dropped', () => {
+  const out: OutMessage[] = [];
+  const batcher = new LogBatcher({ maxEntries: 1000, maxBytes: 64 << 20, lingerMs: 60_000 }, (m) => out.push(m));
+  batcher.add(logs('app', 1, 1, 'z'.repeat(11 << 20)), new Delivery());
+  batcher.flushAll();
+  assert.equal(out.length, 1);
+  assert.ok(out[0]!.inner.length <= HARD_LIMIT_BYTES);
+  const entry = decode(out[0]!).logEntries[0]!;
+  assert.equal(entry.lineNumber, 1);
+  assert.match(entry.errorInfo?.errorMessage ?? '', /message cut from \d+ to \d+ bytes/);
+});

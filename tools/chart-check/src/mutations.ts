@@ -1,0 +1,67 @@
+// Proof that the checks can fail: each mutation breaks one promise in a copy of a rendered value set, and the check
+// that guards that promise must report it. A check that passes every mutation would be a check that cannot fail.
+import { validateManifest } from './manifests.js';
+import { checkPodSecurity } from './pod-security.js';
+import { checkRbac } from './rbac.js';
+import type { Manifest } from './render.js';
+import { checkSettings, type ProcessConfig } from './settings.js';
+import type { Values } from './values.js';
+
+interface Mutation {
+  name: string;
+  /** Changes the copy in place; the kind of object it touches. */
+  kind: string;
+  apply(object: any): void;
+  check: 'manifests' | 'settings' | 'rbac' | 'pods';
+  expect: string;
+}
+
+const agentContainer = (o: any) => o.spec.template.spec.containers[0];
+
+const MUTATIONS: Mutation[] = [
+  { name: 'a misspelt field', kind: 'DaemonSet', check: 'manifests', expect: 'readOnlyRootFileSystem: unknown field', apply: (o) => (agentContainer(o).securityContext.readOnlyRootFileSystem = true) },
+  { name: 'a wrong enum', kind: 'DaemonSet', check: 'manifests', expect: 'protocol', apply: (o) => (agentContainer(o).ports[0].protocol = 'tcp') },
+  { name: 'a quantity that is not one', kind: 'Deployment', check: 'manifests', expect: 'memory', apply: (o) => (agentContainer(o).resources.limits.memory = '1 gig') },
+  { name: 'an env name no process reads', kind: 'DaemonSet', check: 'settings', expect: 'KESTREL_AGENT_LOGLEVEL is not a setting', apply: (o) => agentContainer(o).env.push({ name: 'KESTREL_AGENT_LOGLEVEL', value: 'info' }) },
+  { name: 'an env value the process refuses', kind: 'Deployment', check: 'settings', expect: 'would not start', apply: (o) => (agentContainer(o).env.find((e: { name: string }) => e.name.endsWith('RECONNECT_MAX_BACKOFF')).value = '30 seconds') },
+  { name: 'a TLS file not in its Secret', kind: 'Deployment', check: 'settings', expect: 'has no key', apply: (o) => (agentContainer(o).env.find((e: { name: string }) => e.name.endsWith('INGEST_TLS_KEY_FILE')).value = '/etc/kestrel/ingest-tls/server.key') },
+  { name: 'service links on', kind: 'DaemonSet', check: 'settings', expect: 'enableServiceLinks', apply: (o) => delete o.spec.template.spec.enableServiceLinks },
+  { name: 'Secrets readable cluster-wide', kind: 'ClusterRole', check: 'rbac', expect: 'Secrets may only be', apply: (o) => o.rules[0].resources.push('secrets') },
+  { name: 'a write nobody asked for', kind: 'ClusterRole', check: 'rbac', expect: 'write access that no enabled value asks for', apply: (o) => o.rules.push({ apiGroups: ['apps'], resources: ['deployments'], verbs: ['patch'] }) },
+  { name: 'exec into pods', kind: 'ClusterRole', check: 'rbac', expect: 'never granted', apply: (o) => o.rules.push({ apiGroups: [''], resources: ['pods/exec'], verbs: ['get'] }) },
+  { name: 'a writable log folder', kind: 'DaemonSet', check: 'pods', expect: 'must be mounted read-only', apply: (o) => delete agentContainer(o).volumeMounts[0].readOnly },
+  { name: 'a host namespace', kind: 'DaemonSet', check: 'pods', expect: 'host namespace', apply: (o) => (o.spec.template.spec.hostPID = true) },
+  { name: 'a capability added', kind: 'DaemonSet', check: 'pods', expect: 'drop ALL capabilities and add none', apply: (o) => (agentContainer(o).securityContext.capabilities.add = ['SYS_ADMIN']) },
+];
+
+export async function checkMutations(manifests: Manifest[], values: Values, namespace: string, fullname: string, configs: ProcessConfig[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const mutation of MUTATIONS) {
+    const copy: Manifest[] = structuredClone(manifests);
+    const target = mutation.kind === 'ClusterRole' ? copy.find((m) => m.kind === 'ClusterRole' && m.name === `${fullname}-aggregator`) : copy.find((m) => m.kind === mutation.kind);
+    if (!target) {
+      problems.push(`${mutation.name}: no ${mutation.kind} to mutate`);
+      continue;
+    }
+    mutation.apply(target.object);
+    let found: string[];
+    switch (mutation.check) {
+      case 'manifests':
+        found = await validateManifest(target);
+        break;
+      case 'settings':
+        found = checkSettings(copy, configs);
+        break;
+      case 'rbac':
+        found = checkRbac(copy, values, namespace, fullname);
+        break;
+      case 'pods':
+        found = checkPodSecurity(copy, { defaults: true });
+        break;
+    }
+    if (!found.some((p) => p.includes(mutation.expect))) problems.push(`${mutation.name} was not reported (expected "${mutation.expect}", got: ${found.join('; ') || 'nothing'})`);
+  }
+  return problems;
+}
+
+export const mutationCount = MUTATIONS.length;

@@ -1,0 +1,160 @@
+// The environment the chart gives each process, checked against the process's own configuration schema (the built
+// packages/*/dist/config.js): every KESTREL_* variable must be a setting the process reads, the process must accept
+// the whole environment as it would at start, and every file or folder a setting names must be mounted.
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Manifest } from './render.js';
+
+export interface ProcessConfig {
+  process: string;
+  kind: 'DaemonSet' | 'Deployment';
+  container: string;
+  prefix: string;
+  keys: string[];
+  envName(key: string): string;
+  /** Loads the configuration from this environment as the process does at start; throws a ConfigError. */
+  load(env: Record<string, string>): unknown;
+}
+
+interface ConfigModule {
+  PREFIX: string;
+  agentSchema?: { shape: object };
+  aggregatorSchema?: { shape: object };
+  loadAgentConfig?: (argv: string[], env: Record<string, string>) => unknown;
+  loadAggregatorConfig?: (argv: string[], env: Record<string, string>) => unknown;
+}
+
+/** Imports the built configuration modules of both processes (run `make build` first). */
+export async function loadProcessConfigs(root: string): Promise<ProcessConfig[]> {
+  const load = async <T>(rel: string): Promise<T> => {
+    const file = path.join(root, rel);
+    try {
+      return (await import(pathToFileURL(file).href)) as T;
+    } catch (err) {
+      throw new Error(`cannot load ${rel} (run make build first): ${(err as Error).message}`);
+    }
+  };
+  const core = await load<{ envName(prefix: string, key: string): string }>('packages/core/dist/config.js');
+  const agent = await load<ConfigModule>('packages/agent/dist/config.js');
+  const aggregator = await load<ConfigModule>('packages/aggregator/dist/config.js');
+  return [
+    {
+      process: 'kestrel-agent',
+      kind: 'DaemonSet',
+      container: 'agent',
+      prefix: agent.PREFIX,
+      keys: Object.keys(agent.agentSchema!.shape),
+      envName: (key) => core.envName(agent.PREFIX, key),
+      load: (env) => agent.loadAgentConfig!([], env),
+    },
+    {
+      process: 'kestrel-aggregator',
+      kind: 'Deployment',
+      container: 'aggregator',
+      prefix: aggregator.PREFIX,
+      keys: Object.keys(aggregator.aggregatorSchema!.shape),
+      envName: (key) => core.envName(aggregator.PREFIX, key),
+      load: (env) => aggregator.loadAggregatorConfig!([], env),
+    },
+  ];
+}
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef?: { fieldPath: string } };
+}
+interface VolumeMount {
+  name: string;
+  mountPath: string;
+  readOnly?: boolean;
+}
+interface Volume {
+  name: string;
+  secret?: { secretName: string; items?: Array<{ key: string; path: string }> };
+  hostPath?: { path: string };
+  emptyDir?: object;
+}
+interface PodSpec {
+  enableServiceLinks?: boolean;
+  containers: Array<{ name: string; env?: EnvVar[]; volumeMounts?: VolumeMount[] }>;
+  volumes?: Volume[];
+}
+
+/** What the downward API would give, for the fields the chart uses. */
+const FIELD_SAMPLES: Record<string, string> = { 'spec.nodeName': 'node-1', 'metadata.name': 'kestrel-aggregator-7d9f-x2x4z' };
+
+export function checkSettings(manifests: Manifest[], configs: ProcessConfig[]): string[] {
+  const problems: string[] = [];
+  const secrets = new Map(manifests.filter((m) => m.kind === 'Secret').map((m) => [m.name, m.object]));
+  for (const config of configs) {
+    const workload = manifests.find((m) => m.kind === config.kind);
+    if (!workload) {
+      problems.push(`${config.process}: no ${config.kind} rendered`);
+      continue;
+    }
+    const at = `${config.kind} ${workload.name}`;
+    const pod = (workload.object as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+    if (pod.enableServiceLinks !== false) {
+      problems.push(`${at}: enableServiceLinks must be false (service links add ${config.prefix}* look-alike variables)`);
+    }
+    const container = pod.containers.find((c) => c.name === config.container);
+    if (!container) {
+      problems.push(`${at}: no container ${config.container}`);
+      continue;
+    }
+    const known = new Map(config.keys.map((k) => [config.envName(k), k]));
+    const env: Record<string, string> = {};
+    for (const v of container.env ?? []) {
+      if (!known.has(v.name)) {
+        problems.push(`${at}: env ${v.name} is not a setting of ${config.process} (its settings: ${[...known.keys()].join(', ')})`);
+        continue;
+      }
+      const fieldPath = v.valueFrom?.fieldRef?.fieldPath;
+      const value = v.value ?? (fieldPath ? FIELD_SAMPLES[fieldPath] : undefined);
+      if (value === undefined) problems.push(`${at}: env ${v.name} has neither a value nor a known downward API field`);
+      else env[v.name] = value;
+    }
+    try {
+      config.load(env);
+    } catch (err) {
+      problems.push(`${at}: ${config.process} would not start with this environment: ${(err as Error).message}`);
+    }
+    problems.push(...checkPaths(at, env, container.volumeMounts ?? [], pod.volumes ?? [], secrets));
+  }
+  return problems;
+}
+
+/** Every *_FILE setting is a key of a mounted Secret; every *_DIR / *_ROOT setting is a mounted folder. */
+function checkPaths(
+  at: string,
+  env: Record<string, string>,
+  mounts: VolumeMount[],
+  volumes: Volume[],
+  secrets: Map<string, Record<string, unknown>>,
+): string[] {
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (name.endsWith('_FILE')) {
+      const mount = mounts.find((m) => path.dirname(value) === m.mountPath);
+      const secret = volumes.find((v) => v.name === mount?.name)?.secret;
+      if (!mount || !secret) {
+        problems.push(`${at}: ${name}=${value} is not in a mounted Secret`);
+        continue;
+      }
+      const file = path.basename(value);
+      const key = secret.items ? secret.items.find((i) => i.path === file)?.key : file;
+      if (key === undefined) problems.push(`${at}: ${name}=${value}: the Secret volume ${mount.name} has no item ${file}`);
+      const rendered = secrets.get(secret.secretName);
+      if (rendered && key !== undefined && !(key in ((rendered.data as object | undefined) ?? {}))) {
+        problems.push(`${at}: ${name}=${value}: Secret ${secret.secretName} has no key ${key}`);
+      }
+    } else if (name.endsWith('_DIR') || name.endsWith('_ROOT')) {
+      const mount = mounts.find((m) => m.mountPath === value);
+      if (!mount) problems.push(`${at}: ${name}=${value} is not a mounted folder`);
+      else if (name.endsWith('_ROOT') && !mount.readOnly) problems.push(`${at}: ${name}=${value} should be mounted read-only`);
+      else if (name.endsWith('_DIR') && mount.readOnly) problems.push(`${at}: ${name}=${value} must be writable`);
+    }
+  }
+  return problems;
+}
