@@ -1,6 +1,7 @@
 // The aggregator's settings: environment variables KESTREL_AGGREGATOR_* (set by the chart) or flags (local runs).
 import os from 'node:os';
 import { boolean, byteSize, ConfigError, duration, hostPort, integer, loadConfig, logLevel, settingName, z } from '@kestrel/core';
+import { investigationSettings } from './executors/config.js';
 
 export const aggregatorSchema = z.object({
   aggregatorId: z.string().min(1).prefault(os.hostname()),
@@ -50,6 +51,19 @@ export const aggregatorSchema = z.object({
   reconnectInitialBackoff: duration().prefault('500ms'),
   reconnectMaxBackoff: duration().prefault('30s'),
   operatorStatsInterval: duration().prefault('60s'),
+  /** A kubeconfig for local runs; unset: the in-cluster service account when running in a cluster. */
+  kubeconfig: z.string().min(1).optional(),
+  /** Cluster-wide watches (leader only): auto = when Kubernetes access exists (in a cluster or a kubeconfig). */
+  clusterWatch: z.enum(['auto', 'on', 'off'], { message: 'expected auto, on or off' }).prefault('auto'),
+  leaseName: z.string().min(1).prefault('kestrel-aggregator-leader'),
+  leaseDuration: duration().prefault('15s'),
+  leaseRenewDeadline: duration().prefault('10s'),
+  leaseRetryPeriod: duration().prefault('2s'),
+  clusterListPageSize: integer(10, 10_000).prefault('500'),
+  inventoryResyncInterval: duration().prefault('30m'),
+  podPendingTooLong: duration().prefault('5m'),
+  clusterQueueMessages: integer(100, 1_000_000).prefault('50000'),
+  ...investigationSettings,
   dedupeMaxFiles: integer(1000, 10_000_000).prefault('200000'),
   httpListen: hostPort().prefault('0.0.0.0:9103'),
   adminSocket: z.string().min(1).prefault('/tmp/kestrel-aggregator.sock'),
@@ -63,6 +77,8 @@ export function crossCheck(config: z.infer<typeof aggregatorSchema>): [string, s
   if (config.cloudTokenRenewMinPercent > config.cloudTokenRenewMaxPercent) {
     return ['cloudTokenRenewMinPercent', `must not exceed cloudTokenRenewMaxPercent (${config.cloudTokenRenewMaxPercent})`];
   }
+  if (!(config.leaseRenewDeadline < config.leaseDuration)) return ['leaseRenewDeadline', `must be shorter than leaseDuration (${config.leaseDuration} ms)`];
+  if (!(config.leaseRetryPeriod < config.leaseRenewDeadline)) return ['leaseRetryPeriod', `must be shorter than leaseRenewDeadline (${config.leaseRenewDeadline} ms)`];
   return undefined;
 }
 

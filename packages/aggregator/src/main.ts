@@ -26,6 +26,9 @@ import { ReplayFilter } from './pipeline/replay-filter.js';
 import { certificateFilesWriter, certificateSecretWriter, tokenFileWriter, tokenSecretWriter, type CertificateWriter, type TokenWriter } from './uplink/credential-writers.js';
 import { Uplink } from './uplink/index.js';
 import { kubernetesSecretPatcher, logNoSecrets, podNamespace, runningInCluster } from './uplink/kube-secret.js';
+import { ClusterRunner, loadKubeConfig } from './cluster/run.js';
+import { Executors, executorsConfigFrom, isExecutorRequest } from './executors/index.js';
+import { renderCluster } from './admin/cluster-view.js';
 
 function splitHostPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
@@ -107,6 +110,60 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
     }
   });
 
+  // Kubernetes access: the service account in a cluster, a kubeconfig for local runs, none otherwise (then the
+  // cluster watch is off and investigation requests are answered as unsupported).
+  const inCluster = runningInCluster();
+  const kubeConfig = config.kubeconfig || inCluster ? loadKubeConfig(config.kubeconfig) : undefined;
+  if (config.clusterWatch === 'on' && !kubeConfig) {
+    process.stderr.write(`invalid setting ${setting('clusterWatch')}: on needs Kubernetes access (run in a cluster or set ${setting('kubeconfig')})\n`);
+    process.exit(2);
+  }
+  const stopping = new AbortController();
+  const executors = kubeConfig ? await Executors.start(executorsConfigFrom(config), { kubeConfig, registry, logger }) : undefined;
+  if (executors) {
+    uplink.requests.handler = {
+      handles: (m) => isExecutorRequest(m),
+      handle: (m) =>
+        executors.handle(m as Parameters<Executors['handle']>[0], {
+          // OperatorRestartRequest: answered first, then a graceful stop of the whole process.
+          drain: async () => {
+            stopping.abort(new Error('restart requested by Kestrel Cloud'));
+          },
+          exit: (code) => {
+            process.exitCode = code;
+          },
+        }),
+    };
+  }
+  const namespace = podNamespace(config.kubernetesNamespace);
+  const cluster =
+    kubeConfig && config.clusterWatch !== 'off'
+      ? new ClusterRunner(
+          {
+            kubeconfig: config.kubeconfig,
+            namespace: namespace ?? 'default',
+            leaseName: config.leaseName,
+            identity: config.aggregatorId,
+            leaseDurationMs: config.leaseDuration,
+            renewDeadlineMs: config.leaseRenewDeadline,
+            retryPeriodMs: config.leaseRetryPeriod,
+            pageSize: config.clusterListPageSize,
+            resyncIntervalMs: config.inventoryResyncInterval,
+            pendingTooLongMs: config.podPendingTooLong,
+            queueCapacity: config.clusterQueueMessages,
+          },
+          {
+            // Taken by the uplink (not yet delivered): what the leader's watermark needs.
+            sendData: async (request, s) => void (await uplink.submit(request, s)),
+            sendEvent: async (request, s) => void (await uplink.submit(request, s)),
+          },
+          registry,
+          logger,
+          kubeConfig,
+        )
+      : undefined;
+  if (cluster) uplink.informers = () => ({ synced: cluster.watch.informersSynced, total: cluster.watch.informersTotal });
+
   const ingestEvents = new IngestEvents(registry, logger);
   const ingest = new IngestService(
     config.aggregatorId,
@@ -136,9 +193,11 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
   const admin = await startAdminServer(config.adminSocket, {
     status: () => statusView(config.aggregatorId, uplink, ingest),
     agents: () => ingest.connectedAgents(),
+    cluster: () => cluster?.view() ?? { enabled: false, reason: kubeConfig ? `${setting('clusterWatch')} is off` : 'no Kubernetes access (not in a cluster, no kubeconfig)' },
   });
 
   const uplinkRunning = uplink.run(signal);
+  const clusterRunning = cluster?.run(AbortSignal.any([signal, stopping.signal]));
   logger.info('kestrel-aggregator started', {
     ingest: `${splitHostPort(config.ingestListen).host}:${ingestPort}`,
     cloud: config.cloudAddress,
@@ -147,8 +206,11 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
     admin: config.adminSocket,
   });
 
-  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-  logger.info('stopping', { reason: String(signal.reason) });
+  const stop = AbortSignal.any([signal, stopping.signal]);
+  await new Promise<void>((resolve) => stop.addEventListener('abort', () => resolve(), { once: true }));
+  logger.info('stopping', { reason: String(stop.reason) });
+  await clusterRunning;
+  await executors?.stop();
   await server.shutdown();
   await uplinkRunning;
   uplink.close();
@@ -168,6 +230,7 @@ async function main(): Promise<void> {
       views: {
         status: { help: 'uplink streams and connected agents', render: renderStatus },
         agents: { help: 'connected agents: node, batches, lines', render: renderAgents },
+        cluster: { help: 'leader election, informers and their sync state, object counts', render: renderCluster },
       },
     });
     return;

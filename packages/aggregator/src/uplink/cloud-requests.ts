@@ -12,10 +12,18 @@ export const OPERATOR_VERSION = '0.1.0';
 
 export const unsupported = (what: string) => `${what} are not supported by this operator version (kestrel-aggregator ${OPERATOR_VERSION})`;
 
-type CloudMessage = NonNullable<StreamControlResponse['response']> | NonNullable<StreamDataResponse['response']>;
+export type CloudMessage = NonNullable<StreamControlResponse['response']> | NonNullable<StreamDataResponse['response']>;
+
+/** Carries out a request kind beyond certificate renewal (the investigation executors); returns the answer. */
+export interface RequestHandler {
+  handles(message: CloudMessage): boolean;
+  handle(message: CloudMessage): Promise<UplinkRecord>;
+}
 
 export class CloudRequests {
   heartbeats = 0;
+  /** Set once the process has what the request needs (e.g. Kubernetes access for investigations). */
+  handler: RequestHandler | undefined;
 
   constructor(
     private readonly certificates: CertificateRenewals,
@@ -40,6 +48,12 @@ export class CloudRequests {
 
   private handle(on: StreamName, message: CloudMessage | undefined): void {
     const reply = (record: UplinkRecord) => this.answer(on, record);
+    if (message && this.handler?.handles(message)) {
+      this.events.cloudMessage(on, message.$case, 'handled');
+      // The handler answers every request, refusals included, and never throws (see executors/index.ts).
+      void this.handler.handle(message).then(reply);
+      return;
+    }
     switch (message?.$case) {
       case undefined:
         this.events.cloudMessage(on, 'unknown', 'unknown', 'a message kind this operator version does not know (or an empty message)');

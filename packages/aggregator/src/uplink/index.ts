@@ -153,7 +153,7 @@ export class Uplink {
         controlStreamHealthy: () => (this.router.isFallingBack('control') ? this.isOpen('data') : this.isOpen('control')),
         messagesSent: () => metricTotal(this.events.messagesSent),
         messagesDropped: () => metricTotal(this.events.dropped),
-        informers: () => ({ synced: 0, total: 0 }),
+        informers: () => this.informers(),
       },
       deps.cgroupRoot,
     );
@@ -177,6 +177,9 @@ export class Uplink {
       },
     });
   }
+
+  /** Where OperatorStats reads informer sync state (the cluster watch sets it; none until then). */
+  informers: () => { synced: number; total: number } = () => ({ synced: 0, total: 0 });
 
   get tenant(): string {
     return this.tokens.current.tenant;
