@@ -12,6 +12,7 @@ import { AutonpServerServiceDefinition } from '@kestrel/proto/server/v1';
 import { StreamServiceDefinition } from '@kestrel/proto/cloud/v1';
 import { CallAuthenticator } from './call-auth.js';
 import { CertificateRotation } from './cert-rotation.js';
+import { RequestConsole } from './request-console.js';
 import { startControlSocket } from './control-socket.js';
 import { CloudControls } from './controls.js';
 import { CloudDevEvents } from './events.js';
@@ -45,6 +46,8 @@ export interface CloudServerOptions {
 }
 
 export interface RunningCloudServer {
+  /** Sends the operator a request as Kestrel Cloud would and returns its answer. */
+  requestConsole: RequestConsole;
   /** host:port actually bound. */
   address: string;
   store: RecordStore;
@@ -72,6 +75,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Run
   const stopController = new AbortController();
   const controls = new CloudControls(options.tokenTtlMs, options.enforceTokenExpiry ?? false, options.unimplemented ?? []);
   const openStreams = new OpenStreams();
+  const requestConsole = new RequestConsole(openStreams);
   const rotation = new CertificateRotation({ certPem: material.caCertPem, keyPem: material.caKeyPem }, material.identity.clusterName, openStreams, controls, events);
   // Replays are recognised across restarts: the marks start from what the files already hold.
   const replays = new LogReplayFilter();
@@ -112,6 +116,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Run
       openStreams,
       replays,
       rotation,
+      console: requestConsole,
     }),
   );
   grpcServer.addService(
@@ -161,7 +166,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Run
   });
   const dropConnections = () => listener.dropAll();
   const controlSocket = options.controlSocket
-    ? await startControlSocket(options.controlSocket, { controls, openStreams, rotation, events, dropConnections })
+    ? await startControlSocket(options.controlSocket, { controls, openStreams, rotation, events, dropConnections, requestConsole })
     : undefined;
   events.listening(listener.address);
 
@@ -193,7 +198,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Run
       events.logSummary(store.counts(), store.dropped, summaryExtra());
     })());
 
-  return { address: listener.address, store, events, controls, openStreams, rotation, replays, dropConnections, stop };
+  return { address: listener.address, store, events, controls, openStreams, rotation, replays, dropConnections, requestConsole, stop };
 }
 
 function splitHostPort(address: string): [string, number] {

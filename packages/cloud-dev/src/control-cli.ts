@@ -1,4 +1,4 @@
-// The control commands of the CLI (`cloud-dev rotate-cert | drop-connections | revoke-tokens | set | status`): each
+// The control commands of the CLI (`cloud-dev rotate-cert | drop-connections | revoke-tokens | set | status | request`): each
 // sends one request to a running serve's control socket and prints its answer as one JSON line.
 import { adminRequest, ConfigError, boolean, duration, loadConfig, settingName, z } from '@kestrel/core';
 import { ENV_PREFIX, controlSocketPath } from './serve.js';
@@ -20,6 +20,7 @@ const schemas = {
   'revoke-tokens': z.object(target),
   set: z.object({ ...target, unimplemented: z.string().optional(), tokenTtl: z.string().optional(), enforceTokenExpiry: boolean().optional() }),
   status: z.object(target),
+  request: z.object({ ...target, kind: z.string().min(1), body: z.string().prefault('{}'), timeout: duration().default(60_000) }),
 };
 
 export type ControlCommand = keyof typeof schemas;
@@ -31,7 +32,7 @@ export async function runControlCommand(command: ControlCommand, argv: readonly 
   }
   const socket = controlSocketPath({ dir: config.dir ?? '', controlSocket: config.controlSocket });
   const { dir: _dir, controlSocket: _socket, ...args } = config;
-  const timeoutMs = command === 'rotate-cert' ? Number(args['timeout']) + 5000 : 10_000;
+  const timeoutMs = command === 'rotate-cert' || command === 'request' ? Number(args['timeout']) + 5000 : 10_000;
   try {
     const result = await adminRequest(socket, command, args, timeoutMs);
     process.stdout.write(JSON.stringify(result) + '\n');

@@ -9,6 +9,7 @@ import type { CloudDevEvents } from './events.js';
 import type { OpenStreams } from './open-streams.js';
 import { CALL_REFUSALS, unimplementedRefusal } from './refusals.js';
 import { STREAM_NAMES, type StreamName } from './record-store.js';
+import type { RequestConsole, RequestKind } from './request-console.js';
 
 export interface ControlDeps {
   controls: CloudControls;
@@ -17,6 +18,7 @@ export interface ControlDeps {
   events: CloudDevEvents;
   /** Cuts every connection; returns how many. */
   dropConnections(): number;
+  requestConsole: RequestConsole;
 }
 
 export const STREAM_METHODS: Record<StreamName, string> = {
@@ -95,6 +97,12 @@ export function controlHandlers(deps: ControlDeps): Record<string, (args: Record
       }
       events.controlsChanged(change);
       return controls.snapshot();
+    },
+    request: (args) => {
+      // {kind, body (JSON text or object), timeout}: one request to the operator, its answer back.
+      const body = typeof args['body'] === 'string' ? (JSON.parse(args['body']) as Record<string, unknown>) : ((args['body'] as Record<string, unknown> | undefined) ?? {});
+      const timeoutMs = args['timeout'] === undefined ? 60_000 : durationArg(args['timeout'], 'timeout');
+      return deps.requestConsole.send(String(args['kind']) as RequestKind, body, timeoutMs);
     },
     status: () => ({
       controls: controls.snapshot(),

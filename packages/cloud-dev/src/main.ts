@@ -38,6 +38,11 @@ Controls for a running serve (through its control socket; --dir DIR or --control
                           "bearer token revoked"); RenewClusterToken still accepts them
   set [--unimplemented logs,events|none] [--token-ttl 10s] [--enforce-token-expiry true|false]
   status                  the controls, the open streams and the counts
+  request --kind KIND [--body JSON] [--timeout 60s]
+      Sends the operator a request as Kestrel Cloud's agents do (KIND: kubernetesApiRequest, shellCommandRequest,
+      yamlDryRunRequest, yamlApplyRequest, operatorRestartRequest, metricsQueryRequest, datadogQueryRequest; BODY:
+      the request's fields in JSON, request_id is added) and prints its answer as JSON, e.g.
+      request --kind kubernetesApiRequest --body '{"apiPaths":["/api/v1/namespaces"]}'
 
 Every flag can also be set as an environment variable: CLOUD_DEV_ + the flag in upper snake case
 (e.g. CLOUD_DEV_HEARTBEAT_INTERVAL=5s).
@@ -75,6 +80,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'revoke-tokens':
     case 'set':
     case 'status':
+    case 'request':
       return runControlCommand(command, withBareBooleans(rest, ['--revoke-previous', '--enforce-token-expiry']));
     case 'serve': {
       const config = loadConfig(serveConfigSchema, { envPrefix: ENV_PREFIX, argv: withBareBooleans(rest, ['--enforce-token-expiry']) });

@@ -22,6 +22,7 @@ import {
 } from '@kestrel/proto/cloud/v1';
 import { CallAuthenticator, CallRefused } from './call-auth.js';
 import type { CertificateRotation } from './cert-rotation.js';
+import { ANSWER_KINDS, type RequestConsole } from './request-console.js';
 import type { CloudControls } from './controls.js';
 import type { CloudDevEvents, StreamCallInfo } from './events.js';
 import { bidiCall, untilAborted, type BidiHandler } from './grpc-handlers.js';
@@ -42,6 +43,7 @@ export interface StreamServiceDeps {
   openStreams: OpenStreams;
   replays: LogReplayFilter;
   rotation: CertificateRotation;
+  console: RequestConsole;
 }
 
 /** Every StreamService response type has a `heartbeat` case in its `response` oneof. */
@@ -192,6 +194,8 @@ function admit<Req extends AnyRequest>(request: Req, deps: StreamServiceDeps): R
   } else if (oneof?.$case === 'certificateRenewalResponse') {
     const response = oneof.value as CertificateRenewalResponse;
     if (!deps.rotation.responded(response)) deps.events.unexpectedRenewalResponse(response.requestId);
+  } else if (oneof && ANSWER_KINDS.has(oneof.$case)) {
+    deps.console.responded(oneof as { $case: string; value: unknown });
   }
   return request;
 }
