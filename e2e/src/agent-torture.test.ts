@@ -157,7 +157,6 @@ test('the agent loses no line it could read through rotation, compression, delet
       KESTREL_AGENT_COMPRESSION: 'false',
       KESTREL_AGENT_POD_NAMESPACE: containers.self!.namespace,
       KESTREL_AGENT_POD_NAME: containers.self!.pod,
-      NODE_OPTIONS: '--max-semi-space-size=16',
     });
     agent = started.agent;
     processes.push(agent);
@@ -211,6 +210,7 @@ test('the agent loses no line it could read through rotation, compression, delet
   };
   const waitAllArrived = (what: string) => until(`${what}: every line written arrived`, () => allArrived(), 90_000);
 
+  let finished = false;
   try {
     await startTheAgent();
 
@@ -284,7 +284,7 @@ test('the agent loses no line it could read through rotation, compression, delet
 
     // ---- 4. partitioned while rotated files are deleted: deleted files beyond the held limit are given up ----
     recorder.partition();
-    await write(containers.indexer!, 3000);
+    await write(containers.indexer!, 10_000); // more than the agent's unacknowledged window: it stops reading in this file
     for (let r = 0; r < 3; r++) {
       await rotate(containers.indexer!, 0);
       await write(containers.indexer!, r < 2 ? 3000 : 1000);
@@ -437,6 +437,7 @@ test('the agent loses no line it could read through rotation, compression, delet
 
     // The pod deleted while the agent was down is forgotten, with its checkpoints.
     assert.ok(Object.values(finalState.streams).every((s) => s.pod !== containers.job!.pod), 'no state left for the deleted pod');
+    finished = true;
     t.diagnostic(
       `${written.size} lines written, ${lines.length} received (${duplicates} again after a kill), ${missing.length} deleted unread = ${expectedLoss} bytes reported lost in ${reported.length} events; ` +
         `${kills.length} kills, ${recorder.instances.length} agent processes, ${deleted.length} files deleted`,
@@ -445,5 +446,13 @@ test('the agent loses no line it could read through rotation, compression, delet
     await agent?.stop().catch(() => undefined);
     for (const w of writers) w.stop();
     await recorder.stop();
+    if (finished) fs.rmSync(workDir, { recursive: true, force: true });
+    else {
+      // What arrived, to understand a failure (the agent's logs and state are in the same folder).
+      const out = recorder.lines.map((l) => JSON.stringify({ instance: recorder.instances.indexOf(l.instance), batch: l.batch, pod: l.chunk.podName, container: l.chunk.containerName, restart: l.chunk.restartCount, file: fileKey(l.chunk.file), id: idOf(l), lineNumber: l.line.lineNumber, offset: l.line.offset, endOffset: l.line.endOffset, truncated: l.line.truncated, parseError: l.line.parseError }));
+      fs.writeFileSync(path.join(workDir, 'received.jsonl'), out.join('\n'));
+      fs.writeFileSync(path.join(workDir, 'written.json'), JSON.stringify({ deleted, kills: kills.map((k) => ({ instance: recorder.instances.indexOf(k.instance), checkpoints: [...k.checkpoints] })) }));
+      t.diagnostic(`failed: what arrived is in ${workDir}`);
+    }
   }
 });

@@ -15,7 +15,7 @@ export const agentSchema = z
     stateDir: z.string().min(1).prefault('/var/lib/kestrel-agent'),
     startAt: z.enum(['beginning', 'end'], { message: 'expected beginning or end' }).prefault('beginning'),
     onCorruptCheckpoint: z.enum(['beginning', 'end'], { message: 'expected beginning or end' }).prefault('beginning'),
-    scanInterval: duration().prefault('10s'),
+    scanInterval: duration().prefault('60s'),
     pollInterval: duration().prefault('10s'),
     fallbackPollInterval: duration().prefault('250ms'),
     readBufferSize: byteSize().pipe(z.number().min(4096, 'expected at least 4KiB').max(16 * 1024 * 1024, 'expected at most 16MiB')).prefault('256KiB'),

@@ -8,6 +8,7 @@ export interface StatusView {
   node: string;
   version: string;
   uptimeSeconds: number;
+  memory: { rssMiB: number; heapUsedMiB: number; heapTotalMiB: number; externalMiB: number };
   connection: {
     aggregator: string;
     state: string;
@@ -23,10 +24,13 @@ export interface StatusView {
 
 export function statusView(node: string, version: string, aggregator: string, source: CriLogSource, forwarder: Forwarder): StatusView {
   const inFlight = forwarder.inFlight;
+  const m = process.memoryUsage();
+  const mib = (n: number) => Math.round((n / 1048576) * 10) / 10;
   return {
     node,
     version,
     uptimeSeconds: Math.round(process.uptime()),
+    memory: { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external) },
     connection: {
       aggregator,
       state: forwarder.state,
@@ -49,7 +53,7 @@ export function renderStatus(result: unknown): string {
     .map(([state, n]) => `${n} ${state}`)
     .join(', ');
   return [
-    `node ${s.node}  version ${s.version}  up ${s.uptimeSeconds}s`,
+    `node ${s.node}  version ${s.version}  up ${s.uptimeSeconds}s  RSS ${s.memory.rssMiB} MiB (heap ${s.memory.heapUsedMiB} of ${s.memory.heapTotalMiB} MiB)`,
     `aggregator ${c.aggregator}  ${c.state}${c.connectedSince ? ` since ${c.connectedSince}` : ''}  last ack ${c.lastAck ?? '-'}  reconnects ${c.reconnects}  in flight ${c.inFlightBatches} batches / ${c.inFlightLines} lines${c.lastError ? `\nlast error: ${c.lastError}` : ''}`,
     `logs: ${l.containers} container instances, ${l.files} files${states ? ` (${states})` : ''}, ${l.watchedFolders} folders watched`,
     `      lost ${l.lostBytes} bytes in ${l.lostFiles} files, ${l.parseErrors} parse errors, ${l.truncatedFiles} files truncated, ${l.rotations} rotations, ${l.droppedLines} lines dropped by rate limit`,

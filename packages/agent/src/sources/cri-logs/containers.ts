@@ -1,14 +1,15 @@
 // One container folder (<root>/<ns>_<pod>_<uid>/<container>/): its instances by restart count, each a
 // ContainerLog. A higher restart count makes the lower ones previous containers (ended); the folder's deletion
-// ends them all. The instances' run loops are started here and forgotten here once they have nothing left.
+// ends them all. The instances are started here and forgotten here once they have nothing left.
 import type { SavedStream } from './checkpoints.js';
 import type { ContainerIdentity } from './pod-path.js';
 import { LineRateLimit } from './rate-limit.js';
 import { ContainerLog, type LogEnvironment, type LogFileEntry, type StartPolicy, type TrackedFile } from './rotation.js';
 
+const admitAll = (): boolean => true;
+
 export class ContainerDir {
   readonly logs = new Map<number, ContainerLog>();
-  private readonly runs = new Map<ContainerLog, Promise<void>>();
   private readonly admit: () => boolean;
   folderGone = false;
   /** Some file is a symlink or the folder cannot be watched: its files are polled often. */
@@ -33,7 +34,7 @@ export class ContainerDir {
         env.events.rateLimited(container, 1);
         return false;
       };
-    } else this.admit = () => true;
+    } else this.admit = admitAll;
   }
 
   /** Nothing left to read or remember, and the folder is gone. */
@@ -71,25 +72,17 @@ export class ContainerDir {
   private instance(restartCount: number, saved: SavedStream | undefined): ContainerLog {
     let log = this.logs.get(restartCount);
     if (log) return log;
-    log = new ContainerLog(this.dir, { ...this.container, restartCount }, this.env, { admit: this.admit }, saved, this.startPolicy);
-    this.logs.set(restartCount, log);
-    const created = log;
-    const run = created.run(this.signal).then(
-      async (end) => {
-        if (end === 'disposed') {
-          this.logs.delete(restartCount);
-          await created.dispose();
-          this.env.stateChanged();
-          if (this.disposable) this.onDisposable(this);
-        }
-      },
-      (err: unknown) => {
-        this.env.events.error(`run:${this.dir}`, 'container log stopped on an unexpected error', { dir: this.dir, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-      },
-    );
-    this.runs.set(created, run);
-    void run.finally(() => this.runs.delete(created));
-    return log;
+    const created = new ContainerLog(this.dir, { ...this.container, restartCount }, this.env, this.admit, saved, this.startPolicy);
+    created.onDisposed = () => {
+      // Over and nothing left: forget it (its files are closed, its state goes with the next write).
+      if (this.logs.get(restartCount) === created) this.logs.delete(restartCount);
+      void created.dispose();
+      this.env.stateChanged();
+      if (this.disposable) this.onDisposable(this);
+    };
+    this.logs.set(restartCount, created);
+    created.start(this.signal);
+    return created;
   }
 
   /**
@@ -99,7 +92,7 @@ export class ContainerDir {
    */
   fileChanged(name: string): boolean {
     for (const log of this.logs.values()) {
-      const f = log.activeFile;
+      const f = log.activeOrParked;
       if (f && f.name === name) {
         log.poke();
         return f.kind === 'live';
@@ -108,9 +101,9 @@ export class ContainerDir {
     return false;
   }
 
-  /** The safety poll: every follower looks at its file. */
+  /** The safety poll: every follower looks at its file's size. */
   poll(): void {
-    for (const log of this.logs.values()) log.poke();
+    for (const log of this.logs.values()) log.poll();
   }
 
   files(): TrackedFile[] {
@@ -123,9 +116,10 @@ export class ContainerDir {
     return [...this.logs.values()].map((l) => l.saved());
   }
 
-  /** Waits for the run loops to end (after the signal aborted) and closes every file. */
+  /** Waits for the read loops to end (after the signal aborted) and closes every file. */
   async stopped(): Promise<void> {
-    await Promise.all(this.runs.values());
+    for (const log of this.logs.values()) log.poke();
+    await Promise.all([...this.logs.values()].map((log) => log.idle()));
     for (const log of this.logs.values()) await log.close();
   }
 }

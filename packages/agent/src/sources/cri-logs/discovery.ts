@@ -4,7 +4,10 @@
 // deleted file lists that one container folder again. A periodic full rescan is the safety net for events the
 // kernel dropped (inotify queue overflow) and for folders that cannot be watched. Filters are applied to pod and
 // container folders as they are found, so an excluded container costs nothing.
-import { watch, type FSWatcher } from 'node:fs';
+//
+// Thousands of folders are watched, so a folder is one small object: its watcher shares its listeners with all
+// the others (no closure per folder), and a listing runs only while one is due.
+import { watch, type Dirent, type FSWatcher } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { CriLogEvents } from './events.js';
@@ -23,28 +26,37 @@ export interface DiscoveryOptions {
   scanIntervalMs: number;
 }
 
-/** Runs an async task one at a time; requests during a run make one more run after it. */
-class SerialTask {
+interface FolderWatcher extends FSWatcher {
+  folder?: Folder;
+}
+
+/** A watched folder, listed one run at a time; events during a run make one more run after it. */
+abstract class Folder {
+  watcher: FolderWatcher | undefined;
   private running: Promise<void> | undefined;
   private again = false;
-  private scheduled = false;
+  scheduled = false;
 
   constructor(
-    private readonly task: () => Promise<void>,
-    private readonly onError: (err: unknown) => void,
+    readonly discovery: PodLogsDiscovery,
+    readonly dir: string,
   ) {}
+
+  protected abstract list(): Promise<void>;
+
+  /** A file-system event in this folder. */
+  onEvent(_type: string, _name: string | null): void {
+    this.request();
+  }
 
   /** Soon (events come in bursts: they are gathered into one run). */
   request(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.run();
-    });
+    setImmediate(runScheduled, this);
   }
 
-  /** Resolves when no run is in progress. */
+  /** Resolves when no listing is in progress. */
   idle(): Promise<void> {
     return this.running ?? Promise.resolve();
   }
@@ -55,98 +67,154 @@ class SerialTask {
       this.again = true;
       return this.running;
     }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.task();
-        } catch (err) {
-          this.onError(err);
-        }
-      } while (this.again);
-      this.running = undefined;
-    })();
+    this.running = this.runs();
     return this.running;
+  }
+
+  private async runs(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await this.list();
+      } catch (err) {
+        this.discovery.listingFailed(this.dir, err);
+      }
+    } while (this.again);
+    this.running = undefined;
+  }
+
+  watch(): void {
+    this.watcher = this.discovery.watch(this);
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
   }
 }
 
-interface WatchedFolder {
-  dir: string;
-  watcher: FSWatcher | undefined;
-  scan: SerialTask;
+function runScheduled(folder: Folder): void {
+  folder.scheduled = false;
+  void folder.run();
 }
 
-interface PodFolder extends WatchedFolder {
-  pod: PodIdentity;
-  containers: Map<string, ContainerFolder>;
+function onWatchEvent(this: FolderWatcher, type: string, name: string | Buffer | null): void {
+  this.folder?.onEvent(type, typeof name === 'string' ? name : null);
 }
 
-interface ContainerFolder extends WatchedFolder {
-  container: ContainerIdentity;
+function onWatchError(this: FolderWatcher, err: Error): void {
+  this.close();
+  const folder = this.folder;
+  if (!folder) return;
+  folder.watcher = undefined;
+  folder.discovery.watchFailed(folder.dir, err);
+}
+
+class RootFolder extends Folder {
+  protected list(): Promise<void> {
+    return this.discovery.listRoot(this);
+  }
+}
+
+class PodFolder extends Folder {
+  readonly containers = new Map<string, ContainerFolder>();
+
+  constructor(
+    discovery: PodLogsDiscovery,
+    dir: string,
+    readonly name: string,
+    readonly pod: PodIdentity,
+  ) {
+    super(discovery, dir);
+  }
+
+  protected list(): Promise<void> {
+    return this.discovery.listPod(this);
+  }
+}
+
+class ContainerFolder extends Folder {
+  constructor(
+    discovery: PodLogsDiscovery,
+    dir: string,
+    readonly pod: PodFolder,
+    readonly name: string,
+    readonly container: ContainerIdentity,
+  ) {
+    super(discovery, dir);
+  }
+
+  override onEvent(type: string, file: string | null): void {
+    // A write to a followed file only wakes its follower; anything else lists the folder again.
+    if (file !== null && type === 'change') {
+      if (this.discovery.listener.fileChanged(this.dir, file)) return;
+      if (!parseLogFileName(file)) return; // e.g. the kubelet writing <name>.gz.tmp
+    }
+    this.request();
+  }
+
+  protected list(): Promise<void> {
+    return this.discovery.listContainer(this);
+  }
 }
 
 export class PodLogsDiscovery {
   private readonly pods = new Map<string, PodFolder>();
-  private rootWatcher: FSWatcher | undefined;
-  private readonly rootScan: SerialTask;
+  private readonly root: RootFolder;
   private timer: NodeJS.Timeout | undefined;
   private initial = true;
   private stopped = false;
 
   constructor(
-    private readonly root: string,
+    rootDir: string,
     private readonly filter: LogFilter,
-    private readonly listener: DiscoveryListener,
+    readonly listener: DiscoveryListener,
     private readonly events: CriLogEvents,
     private readonly options: DiscoveryOptions,
   ) {
-    this.rootScan = new SerialTask(() => this.scanRoot(), (err) => this.scanFailed(this.root, err));
+    this.root = new RootFolder(this, rootDir);
   }
 
   /** Watches and lists everything once; resolves when the first full scan is done. */
   async start(): Promise<void> {
-    this.rootWatcher = this.watch(this.root, () => this.rootScan.request(), () => (this.rootWatcher = undefined));
+    this.root.watch();
     await this.fullScan();
     this.initial = false;
-    const tick = () => {
-      if (this.stopped) return;
-      void this.fullScan().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(tick, this.options.scanIntervalMs).unref();
-      });
-    };
-    this.timer = setTimeout(tick, this.options.scanIntervalMs).unref();
+    this.schedule();
   }
 
-  /** Stops watching and scanning; resolves once no listing is in progress any more. */
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      if (this.stopped) return;
+      void this.fullScan().finally(() => {
+        if (!this.stopped) this.schedule();
+      });
+    }, this.options.scanIntervalMs).unref();
+  }
+
+  /** Stops watching and listing; resolves once no listing is in progress any more. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    this.rootWatcher?.close();
-    const tasks: SerialTask[] = [this.rootScan];
-    for (const pod of this.pods.values()) {
-      pod.watcher?.close();
-      tasks.push(pod.scan);
-      for (const c of pod.containers.values()) {
-        c.watcher?.close();
-        tasks.push(c.scan);
-      }
-    }
+    const folders: Folder[] = [this.root];
+    for (const pod of this.pods.values()) folders.push(pod, ...pod.containers.values());
+    for (const f of folders) f.close();
     this.pods.clear();
-    await Promise.all(tasks.map((t) => t.idle()));
+    await Promise.all(folders.map((f) => f.idle()));
   }
 
   /** Lists the root, every pod folder and every container folder (the safety net). */
   async fullScan(): Promise<void> {
-    await this.rootScan.run();
+    await this.root.run();
     for (const pod of [...this.pods.values()]) {
-      await pod.scan.run();
-      for (const c of [...pod.containers.values()]) await c.scan.run();
+      await pod.run();
+      for (const c of [...pod.containers.values()]) await c.run();
     }
   }
 
   /** Folders watched right now (for the debug view). */
   get watchedFolders(): number {
-    let n = this.rootWatcher ? 1 : 0;
+    let n = this.root.watcher ? 1 : 0;
     for (const pod of this.pods.values()) {
       if (pod.watcher) n++;
       for (const c of pod.containers.values()) if (c.watcher) n++;
@@ -154,61 +222,61 @@ export class PodLogsDiscovery {
     return n;
   }
 
-  private watch(dir: string, onEvent: (type: string, name: string | null) => void, onFailed: () => void = () => undefined): FSWatcher | undefined {
+  watch(folder: Folder): FolderWatcher | undefined {
     try {
-      const watcher = watch(dir, { persistent: false }, (type, name) => onEvent(type, typeof name === 'string' ? name : null));
-      watcher.on('error', (err) => {
-        watcher.close();
-        onFailed();
-        this.events.watchFailed(dir, err);
-      });
+      const watcher: FolderWatcher = watch(folder.dir, { persistent: false });
+      watcher.folder = folder;
+      watcher.on('change', onWatchEvent);
+      watcher.on('error', onWatchError);
       return watcher;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') this.events.watchFailed(dir, err);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') this.events.watchFailed(folder.dir, err);
       return undefined;
     }
   }
 
-  private scanFailed(dir: string, err: unknown): void {
+  watchFailed(dir: string, err: unknown): void {
+    this.events.watchFailed(dir, err);
+  }
+
+  listingFailed(dir: string, err: unknown): void {
     this.events.error(`scan:${dir}`, 'listing a log folder failed', { dir, error: err instanceof Error ? err.message : String(err) });
   }
 
-  private async scanRoot(): Promise<void> {
+  async listRoot(root: RootFolder): Promise<void> {
     if (this.stopped) return;
-    const names = await listDir(this.root);
-    if (names === null && !this.rootWatcher) return; // no root yet: the rescan will find it
-    if (!this.rootWatcher && names !== null) this.rootWatcher = this.watch(this.root, () => this.rootScan.request(), () => (this.rootWatcher = undefined));
-    const present = new Set(names ?? []);
+    const names = await listDir(root.dir);
+    if (names === null) return; // no root yet: the rescan will find it
+    if (!root.watcher) root.watch();
+    const present = new Set(names);
     for (const name of present) {
       if (this.pods.has(name)) continue;
       const pod = parsePodDir(name);
       if (!pod || !this.filter.podAllowed(pod)) continue;
-      const dir = path.join(this.root, name);
-      const folder: PodFolder = { dir, pod, containers: new Map(), watcher: undefined, scan: new SerialTask(() => this.scanPod(name), (err) => this.scanFailed(dir, err)) };
-      folder.watcher = this.watch(dir, () => folder.scan.request(), () => (folder.watcher = undefined));
+      const folder = new PodFolder(this, path.join(root.dir, name), name, pod);
+      folder.watch();
       this.pods.set(name, folder);
-      if (this.initial) await folder.scan.run();
-      else folder.scan.request();
+      if (this.initial) await folder.run();
+      else folder.request();
     }
     for (const [name, pod] of this.pods) {
-      if (!present.has(name)) await this.podGone(name, pod);
+      if (!present.has(name)) await this.podGone(pod);
     }
   }
 
-  private async podGone(name: string, pod: PodFolder): Promise<void> {
-    if (this.pods.get(name) !== pod) return;
-    this.pods.delete(name);
-    pod.watcher?.close();
-    for (const [cname, c] of pod.containers) await this.containerGone(pod, cname, c);
+  private async podGone(pod: PodFolder): Promise<void> {
+    if (this.pods.get(pod.name) !== pod) return;
+    this.pods.delete(pod.name);
+    pod.close();
+    for (const c of pod.containers.values()) await this.containerGone(c);
   }
 
-  private async scanPod(name: string): Promise<void> {
-    const pod = this.pods.get(name);
-    if (!pod || this.stopped) return;
+  async listPod(pod: PodFolder): Promise<void> {
+    if (this.stopped || this.pods.get(pod.name) !== pod) return;
     const entries = await listDirTyped(pod.dir);
     if (entries === null) {
-      await this.podGone(name, pod);
+      await this.podGone(pod);
       return;
     }
     const present = new Set<string>();
@@ -218,45 +286,49 @@ export class PodLogsDiscovery {
       if (pod.containers.has(e.name)) continue;
       const container: ContainerIdentity = { ...pod.pod, containerName: e.name };
       if (!this.filter.containerAllowed(container)) continue;
-      const dir = path.join(pod.dir, e.name);
-      const folder: ContainerFolder = { dir, container, watcher: undefined, scan: new SerialTask(() => this.scanContainer(pod, e.name), (err) => this.scanFailed(dir, err)) };
-      folder.watcher = this.watch(dir, (type, file) => {
-        // A write to a followed file only wakes its follower; anything else lists the folder again.
-        if (file !== null && type === 'change') {
-          if (this.listener.fileChanged(dir, file)) return;
-          if (!parseLogFileName(file)) return; // e.g. the kubelet writing <name>.gz.tmp
-        }
-        folder.scan.request();
-      }, () => (folder.watcher = undefined));
+      const folder = new ContainerFolder(this, path.join(pod.dir, e.name), pod, e.name, container);
+      folder.watch();
       pod.containers.set(e.name, folder);
-      if (this.initial) await folder.scan.run();
-      else folder.scan.request();
+      if (this.initial) await folder.run();
+      else folder.request();
     }
-    for (const [cname, c] of pod.containers) {
-      if (!present.has(cname)) await this.containerGone(pod, cname, c);
+    for (const [name, c] of pod.containers) {
+      if (!present.has(name)) await this.containerGone(c);
     }
   }
 
-  private async containerGone(pod: PodFolder, name: string, c: ContainerFolder): Promise<void> {
-    if (pod.containers.get(name) !== c) return;
-    pod.containers.delete(name);
-    c.watcher?.close();
+  private async containerGone(c: ContainerFolder): Promise<void> {
+    if (c.pod.containers.get(c.name) !== c) return;
+    c.pod.containers.delete(c.name);
+    c.close();
     await this.listener.containerListed(c.dir, c.container, null, this.initial, false);
   }
 
-  private async scanContainer(pod: PodFolder, name: string): Promise<void> {
-    const c = pod.containers.get(name);
-    if (!c || this.stopped) return;
-    const names = await listDir(c.dir);
-    if (names === null) {
-      await this.containerGone(pod, name, c);
-      return;
+  async listContainer(c: ContainerFolder): Promise<void> {
+    if (this.stopped || c.pod.containers.get(c.name) !== c) return;
+    // A listing is a readdir then a stat per file: a file renamed or deleted in between (the kubelet compressing
+    // one: `.gz` renamed in, then the plain file deleted) would leave it out under both names, and a file
+    // missing from a listing is taken for deleted. Such a listing is done again.
+    let entries: LogFileEntry[] | null = null;
+    for (let attempt = 0; attempt < LISTING_ATTEMPTS && entries === null; attempt++) {
+      const names = await listDir(c.dir);
+      if (names === null) {
+        await this.containerGone(c);
+        return;
+      }
+      entries = await this.entriesOf(c.dir, names, attempt === LISTING_ATTEMPTS - 1);
     }
+    if (this.stopped || entries === null) return;
+    await this.listener.containerListed(c.dir, c.container, entries, this.initial, c.watcher !== undefined);
+  }
+
+  /** The log files among `names`, or null when one vanished meanwhile (unless `lastAttempt`). */
+  private async entriesOf(dir: string, names: string[], lastAttempt: boolean): Promise<LogFileEntry[] | null> {
     const entries: LogFileEntry[] = [];
     for (const file of names) {
       const parsed = parseLogFileName(file);
       if (!parsed) continue;
-      const full = path.join(c.dir, file);
+      const full = path.join(dir, file);
       let st;
       let symlink = false;
       try {
@@ -264,15 +336,18 @@ export class PodLogsDiscovery {
         symlink = l.isSymbolicLink();
         st = symlink ? await fs.stat(full) : l;
       } catch {
-        continue; // gone between the listing and the stat
+        if (!lastAttempt) return null;
+        continue;
       }
       if (!st.isFile()) continue;
       entries.push({ name: file, ...parsed, device: st.dev, inode: st.ino, size: st.size, symlink });
     }
-    if (this.stopped) return;
-    await this.listener.containerListed(c.dir, c.container, entries, this.initial, c.watcher !== undefined);
+    return entries;
   }
 }
+
+/** Listings of a container folder tried before one that changed while listed is used as it is. */
+const LISTING_ATTEMPTS = 5;
 
 /** Folder entries, or null when the folder is gone or not a folder. */
 async function listDir(dir: string): Promise<string[] | null> {
@@ -285,7 +360,7 @@ async function listDir(dir: string): Promise<string[] | null> {
   }
 }
 
-async function listDirTyped(dir: string): Promise<import('node:fs').Dirent[] | null> {
+async function listDirTyped(dir: string): Promise<Dirent[] | null> {
   try {
     return await fs.readdir(dir, { withFileTypes: true });
   } catch (err) {

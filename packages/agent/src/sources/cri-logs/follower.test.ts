@@ -61,7 +61,7 @@ async function follow(content: string | Buffer, options: Partial<FollowerOptions
       parseError: () => counts.parseErrors++,
       truncation: () => undefined,
       admit: () => true,
-      truncated: (u) => counts.truncated.push(u),
+      truncated: (_path, u) => counts.truncated.push(u),
     },
   );
   const controller = new AbortController();
@@ -146,4 +146,19 @@ test('a line longer than the read buffer and the maximum is read in bounded piec
   const pieces = f.lines().filter((l) => l.truncated);
   assert.equal(pieces.map((l) => l.message).join(''), big);
   assert.ok(f.follower.heldBytesHighWater <= 8192 + 4096 + 256, `held ${f.follower.heldBytesHighWater}`);
+});
+
+test('on a safety poll with nothing new and nothing half read, the follower parks at its position', async () => {
+  const f = await follow(`${TS} stdout F one\n${TS} stdout F half`);
+  await until(() => f.lines().length === 1);
+  f.follower.poll();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(f.follower.state, 'waiting', 'a half-written record keeps it following');
+  fs.appendFileSync(f.file, ' done\n');
+  f.follower.wake();
+  await until(() => f.lines().length === 2);
+  f.follower.poll();
+  assert.equal(await f.done, 'parked');
+  assert.equal(f.follower.position, fs.statSync(f.file).size);
+  assert.equal(f.follower.lineNumber, 2);
 });

@@ -3,7 +3,8 @@
 // be woken (a file-system event, the safety poll) for more. It ends once its file has ended (rotated away with a
 // successor, deleted, its container finished: the rotation logic says so) and has been read to its end once more
 // after that was known, so that a successor starts only after its predecessor is finished and line numbers go on
-// in order. A file that shrank is counted as truncated and read again from 0 as new content.
+// in order. A file that shrank is counted as truncated and read again from 0 as new content. A follower with nothing
+// new at a safety poll and nothing half read parks: it ends, and its owner starts a new one there on the next change.
 import type { ByteSource } from './byte-source.js';
 import { FINGERPRINT_BYTES, hashBytes } from './fingerprint.js';
 import type { ContainerLogIdentity } from './pod-path.js';
@@ -43,10 +44,15 @@ export interface FollowedFile {
 /** Counted events of one file, bound to its container by the caller. */
 export interface FollowerEvents extends AssemblerHooks {
   read(lines: number, bytes: number): void;
-  truncated(unreadBytes: number): void;
+  truncated(path: string, unreadBytes: number): void;
 }
 
-export type FollowerEnd = 'finished' | 'stopped';
+/**
+ * finished: the file ended and was read to its end. parked: nothing new since the last safety poll and nothing half
+ * read: the follower stops and its owner starts a new one at `position` when the file changes (an idle file then
+ * costs no follower, no assembler and no waiting promise). stopped: the signal aborted.
+ */
+export type FollowerEnd = 'finished' | 'parked' | 'stopped';
 export type FollowerState = 'reading' | 'waiting' | 'blocked' | 'finished';
 
 /** How often, at most, a followed file's first bytes are compared again (a truncation followed by new writes). */
@@ -58,6 +64,7 @@ export class FileFollower {
   private carry: Buffer | undefined;
   private wakeUp: (() => void) | undefined;
   private woken = false;
+  private polled = false;
   private lastFingerprintCheck = 0;
   /** Resume offset of the last chunk handed over. */
   private deliveredResume: number;
@@ -101,6 +108,17 @@ export class FileFollower {
   /** Asks the follower to look at its file now (it changed, or its end is known). */
   wake(): void {
     this.woken = true;
+    this.polled = false;
+    this.wakeUp?.();
+  }
+
+  /**
+   * The safety poll: a waiting follower compares its file's size with where it is (one fstat) and reads only when
+   * they differ, so thousands of idle files cost one system call each per poll.
+   */
+  poll(): void {
+    if (this.state !== 'waiting' || this.woken) return;
+    this.polled = true;
     this.wakeUp?.();
   }
 
@@ -108,6 +126,11 @@ export class FileFollower {
     let endSeen = false;
     try {
       while (!signal.aborted) {
+        if (this.polled) {
+          this.polled = false;
+          const { size, linked } = await this.source.stat();
+          if (size === this.position && linked && !this.file.ended && !this.assembler.open && !this.carry && !this.woken) return 'parked';
+        }
         this.woken = false;
         this.state = 'reading';
         const n = await this.readOnce(signal);
@@ -193,7 +216,7 @@ export class FileFollower {
     this.carry = undefined;
     this.assembler.finish(carry ?? Buffer.alloc(0), carry?.length ?? 0, this.assembler.position, out);
     await this.deliver(out, signal, false);
-    this.events.truncated(unread);
+    this.events.truncated(this.file.path, unread);
     this.assembler.restartAtZero([]);
     this.deliveredResume = 0;
     const head = await this.source.head(FINGERPRINT_BYTES);
@@ -244,8 +267,10 @@ export class FileFollower {
     this.file.setIdentity({ ...this.file.identity, fingerprint: hashBytes(head), fingerprintLength: head.length }, false);
   }
 
+  /** Waits for wake() or poll(), the signal, or a held trace's deadline. */
   private waitForWake(signal: AbortSignal, deadline: number | undefined): Promise<void> {
-    if (this.woken || signal.aborted) return Promise.resolve();
+    this.state = 'waiting';
+    if (this.woken || this.polled || signal.aborted) return Promise.resolve();
     return new Promise<void>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const done = () => {

@@ -1,6 +1,7 @@
 // The container log source: discovery -> one ContainerDir per container folder -> one ContainerLog per container
 // instance, reading its files in order -> the sink. Checkpoints advance only through the commits the forwarder
 // makes on acknowledgement; the state is written by CheckpointStore. Built and started by the agent's main.
+import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '@kestrel/core';
@@ -88,6 +89,8 @@ export class CriLogSource {
       now,
     };
     this.startPolicy = config.startAt;
+    // Followers waiting for a read permit or for the forwarder listen to this signal: as many as files at startup.
+    setMaxListeners(0, this.controller.signal);
     events.trackedBy(() => {
       let files = 0;
       let containers = 0;
@@ -208,7 +211,7 @@ export class CriLogSource {
     for (const d of this.dirs.values()) {
       for (const log of d.logs.values()) {
         for (const f of log.files) {
-          const position = f.follower?.position ?? (f.readDone ? f.finalOffset : (f.committed?.offset ?? f.startOffset));
+          const position = f.position;
           const size = Math.max(f.knownSize, position);
           const checkpoint = f.committed?.offset ?? null;
           out.push({
@@ -225,7 +228,7 @@ export class CriLogSource {
             readOffset: position,
             size,
             lagBytes: f.lost ? 0 : Math.max(0, size - (checkpoint ?? f.startOffset)),
-            lastLine: f.follower?.lineNumber ?? f.endLine ?? f.committed?.line ?? null,
+            lastLine: f.follower?.lineNumber ?? f.parked?.lineNumber ?? f.endLine ?? f.committed?.line ?? null,
             state: f.present ? f.state : `${f.state} (deleted)`,
             previousContainer: log.superseded,
             format: f.follower?.format ?? null,

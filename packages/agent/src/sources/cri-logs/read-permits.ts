@@ -49,3 +49,4 @@ export class ReadPermits {
     this.free.push(buffer);
   }
 }
+

@@ -43,6 +43,9 @@ interface NodeBuffer {
 /** Decodes b[s..e) as UTF-8 (invalid bytes become U+FFFD): Buffer#toString without its argument handling. */
 const decode = (b: Buffer, s: number, e: number): string => b.toString("utf8", s, e);
 
+/** Where lines go between calls: nowhere (nothing is emitted outside consume, finish and flushHeld). */
+const NO_LINES: LogLine[] = Object.freeze([]) as unknown as LogLine[];
+
 /** Bytes beyond the maximum message size a record may have (its prefix) before it is read in pieces. */
 export const RECORD_PREFIX_ALLOWANCE = 128;
 
@@ -70,7 +73,7 @@ export class RecordAssembler {
   private readonly docker = newDockerFields();
   private readonly grouper: StackTraceGrouper | undefined;
   private long: LongRecord | undefined;
-  private out: LogLine[] = [];
+  private out: LogLine[] = NO_LINES;
   /** Lines of `out` from here on were emitted since the last record boundary. */
   private pendingFrom = 0;
   private lastEnd = -1;
@@ -107,9 +110,16 @@ export class RecordAssembler {
    * `out`. Returns how many bytes were consumed; the rest (an incomplete record) is to be offered again with more.
    */
   consume(b: Buffer, end: number, base: number, out: LogLine[]): number {
-    this.out = out;
+    this.begin(out);
+    try {
+      return this.consumeRecords(b, end, base);
+    } finally {
+      this.out = NO_LINES; // the lines are the caller's now: an idle file keeps none of them alive
+    }
+  }
+
+  private consumeRecords(b: Buffer, end: number, base: number): number {
     let start = 0;
-    this.pendingFrom = out.length;
     if (this.long) {
       const nl = b.indexOf(10, 0);
       const stop = nl < 0 || nl >= end ? -1 : nl;
@@ -138,8 +148,15 @@ export class RecordAssembler {
    * (possibly empty). Everything held is sent: joined messages as they are, a held stack trace.
    */
   finish(b: Buffer, end: number, base: number, out: LogLine[]): void {
-    this.out = out;
-    this.pendingFrom = out.length;
+    this.begin(out);
+    try {
+      this.finishRecords(b, end, base);
+    } finally {
+      this.out = NO_LINES;
+    }
+  }
+
+  private finishRecords(b: Buffer, end: number, base: number): void {
     if (this.long) this.continueLong(b, 0, end, base, true, false);
     else if (end > 0) this.record(b, 0, end, base, base + end);
     this.position = base + end;
@@ -154,18 +171,23 @@ export class RecordAssembler {
 
   /** Sends a held stack trace (its quiet period is over). */
   flushHeld(out: LogLine[]): void {
-    this.out = out;
-    this.pendingFrom = out.length;
+    this.begin(out);
     this.grouper?.flush();
     this.recordDone(this.position);
+    this.out = NO_LINES;
+  }
+
+  private begin(out: LogLine[]): void {
+    this.out = out;
+    this.pendingFrom = out.length;
   }
 
   /** The file was truncated: it is read again from 0 as new content, line numbers continuing. */
   restartAtZero(out: LogLine[]): void {
-    this.out = out;
-    this.pendingFrom = out.length;
+    this.begin(out);
     this.grouper?.flush();
     for (const p of [this.stdout, this.stderr]) if (p.active) this.finishPartial(p, p === this.stdout ? 'stdout' : 'stderr', p.lastEnd);
+    this.out = NO_LINES;
     this.long = undefined;
     this.position = 0;
     this.lastEnd = -1;

@@ -59,6 +59,18 @@ export type TrackedFileState = 'queued' | 'reading' | 'waiting' | 'blocked' | 'd
 
 let sequence = 0;
 
+/** Where the forwarder's acknowledgements of one file's chunks go (ignored once a truncation replaced its content). */
+class CommitOwner implements ChunkOwner {
+  constructor(
+    private readonly file: TrackedFile,
+    private readonly generation: number,
+  ) {}
+
+  commit(offset: number, line: number, complete: boolean): void {
+    this.file.acknowledged(this.generation, offset, line, complete);
+  }
+}
+
 export class TrackedFile implements FollowedFile {
   identity: FileIdentity;
   provisionalIdentity: boolean;
@@ -88,6 +100,8 @@ export class TrackedFile implements FollowedFile {
   follower: FileFollower | undefined;
   /** Sort key: rotation time for rotated files, after all of them for live ones, then discovery order. */
   order: string;
+  /** Where a parked file's next follower starts (its previous one stopped with nothing new and nothing half read). */
+  parked: { offset: number; lineNumber: number } | undefined;
   private generation = 0;
   owner: ChunkOwner;
 
@@ -107,7 +121,7 @@ export class TrackedFile implements FollowedFile {
     this.present = true;
     this.knownSize = size;
     this.order = orderKey(kind, rotatedAt, ++sequence);
-    this.owner = this.ownerFor(0);
+    this.owner = new CommitOwner(this, 0);
   }
 
   get path(): string {
@@ -139,13 +153,19 @@ export class TrackedFile implements FollowedFile {
     if (this.lost) return 'lost';
     if (this.readDone) return 'done';
     if (this.follower) return this.follower.state === 'finished' ? 'reading' : this.follower.state;
+    if (this.parked) return 'waiting';
     return 'queued';
+  }
+
+  /** Where reading is: the follower's position, or where it parked, or where it would start. */
+  get position(): number {
+    return this.follower?.position ?? this.parked?.offset ?? (this.readDone ? this.finalOffset : (this.committed?.offset ?? this.startOffset));
   }
 
   setIdentity(identity: FileIdentity, truncated: boolean): void {
     this.identity = identity;
     this.provisionalIdentity = identity.fingerprintLength < FINGERPRINT_BYTES;
-    this.owner = this.ownerFor(++this.generation);
+    this.owner = new CommitOwner(this, ++this.generation);
     if (truncated) {
       this.committed = { offset: 0, line: this.follower?.lineNumber ?? this.committed?.line ?? 0 };
       this.startOffset = 0;
@@ -153,17 +173,14 @@ export class TrackedFile implements FollowedFile {
     this.log.env.stateChanged();
   }
 
-  private ownerFor(generation: number): ChunkOwner {
-    return {
-      commit: (offset, line, complete) => {
-        if (generation !== this.generation) return; // lines of content a truncation replaced
-        if (!this.committed || offset > this.committed.offset || (offset === this.committed.offset && line > this.committed.line)) {
-          this.committed = { offset, line };
-        }
-        if (complete) this.log.completeCommitted = true;
-        this.log.committed(this);
-      },
-    };
+  /** The forwarder's downstream acknowledged chunks of this file up to a resume point. */
+  acknowledged(generation: number, offset: number, line: number, complete: boolean): void {
+    if (generation !== this.generation) return; // lines of content a truncation replaced
+    if (!this.committed || offset > this.committed.offset || (offset === this.committed.offset && line > this.committed.line)) {
+      this.committed = { offset, line };
+    }
+    if (complete) this.log.completeCommitted = true;
+    this.log.committed(this);
   }
 
   rename(name: string, kind: LogFileKind, rotatedAt: string): void {
@@ -184,7 +201,7 @@ export class TrackedFile implements FollowedFile {
   }
 
   saved(): SavedFile {
-    const position = this.follower?.position ?? 0;
+    const position = this.follower?.position ?? this.parked?.offset ?? 0;
     return {
       device: this.identity.device,
       inode: this.identity.inode,
@@ -214,22 +231,30 @@ export class ContainerLog {
   /** Line number reached by files no longer tracked. */
   lineBase = 0;
   private active: TrackedFile | undefined;
-  private wakeRun: (() => void) | undefined;
-  private changedSinceWait = false;
+  /** The read loop, while it runs; none while there is nothing to read (an idle instance costs no pending promise). */
+  private running: Promise<void> | undefined;
+  /** Something changed while the loop ran: it goes on instead of stopping. */
+  private again = false;
+  private signal: AbortSignal | undefined;
+  /** Called once the instance is over and has nothing left: the owner forgets it. */
+  onDisposed: () => void = () => undefined;
   private readonly hadState: boolean;
   private disposed = false;
   /** Files are only read once a listing has told which of the remembered ones are still there. */
   private listedOnce = false;
 
+  private readonly events: FollowerEvents;
+
   constructor(
     readonly dir: string,
     readonly container: ContainerLogIdentity,
     readonly env: LogEnvironment,
-    private readonly hooks: Pick<FollowerEvents, 'admit'>,
+    admit: () => boolean,
     saved: SavedStream | undefined,
     private readonly startPolicy: StartPolicy,
   ) {
     this.hadState = saved !== undefined;
+    this.events = new InstanceEvents(env.events, container, admit);
     if (saved) this.restore(saved);
   }
 
@@ -276,6 +301,7 @@ export class ContainerLog {
    * state does not know.
    */
   async reconcile(entries: readonly LogFileEntry[], initial: boolean): Promise<void> {
+    const before = this.signature();
     const seen = new Set<TrackedFile>();
     for (const e of entries) {
       if (e.kind === 'gzip') continue;
@@ -305,9 +331,20 @@ export class ContainerLog {
     this.files.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
     this.updateEnded();
     this.prune();
+    const first = !this.listedOnce;
     this.listedOnce = true;
-    this.env.stateChanged();
-    this.changed();
+    if (first || this.signature() !== before) {
+      // Only what changed is written and woken: a periodic rescan of idle folders costs nothing more.
+      this.env.stateChanged();
+      this.changed();
+    }
+  }
+
+  /** What a listing can change of the files, in short. */
+  private signature(): string {
+    let s = '';
+    for (const f of this.files) s += `${f.name}|${f.present ? 1 : 0}|${f.knownSize}|${f.lost ? 1 : 0}|${f.readDone ? 1 : 0}|${f.ended ? 1 : 0};`;
+    return s;
   }
 
   /** A file we hold or know with the same device and inode: the same file. */
@@ -444,7 +481,8 @@ export class ContainerLog {
       const later = i < this.files.length - 1;
       if (!f.present || f.kind === 'gzip' || this.over || (f.kind === 'rotated' && later)) {
         f.ended = true;
-        f.follower?.wake();
+        if (f.follower) f.follower.wake();
+        else if (f.parked) this.changed();
       }
     }
   }
@@ -474,24 +512,75 @@ export class ContainerLog {
     this.env.stateChanged();
   }
 
-  /** Wakes the run loop (files changed). */
+  /** Files changed: the read loop runs (again). */
   changed(): void {
-    this.changedSinceWait = true;
-    this.wakeRun?.();
+    this.again = true;
+    this.kick();
   }
 
-  /** Wakes the follower of the file being read (the safety poll, or an event for its name). */
+  /** Starts reading (once the first listing is reconciled). */
+  start(signal: AbortSignal): void {
+    this.signal = signal;
+    this.kick();
+  }
+
+  /** Resolves when the read loop is not running. */
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  private kick(): void {
+    const signal = this.signal;
+    if (this.running || !signal || signal.aborted || this.disposed) return;
+    this.again = false;
+    this.running = this.loop(signal)
+      .catch((err: unknown) => {
+        this.env.events.error(`run:${this.dir}`, 'container log stopped on an unexpected error', { dir: this.dir, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      })
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) this.kick();
+      });
+  }
+
+  /** Wakes the follower of the file being read (an event for its name), or starts one for a parked file. */
   poke(): void {
-    this.active?.follower?.wake();
+    const follower = this.active?.follower;
+    if (follower) follower.wake();
+    else if (this.files.some((f) => f.parked)) this.changed();
   }
 
-  /** Reads the files in order until the instance is over and forgotten ('disposed') or the signal aborts. */
-  async run(signal: AbortSignal): Promise<'disposed' | 'stopped'> {
+  /** The safety poll: the follower of the file being read checks its size; a parked file is checked here. */
+  poll(): void {
+    const follower = this.active?.follower;
+    if (follower) {
+      follower.poll();
+      return;
+    }
+    const parked = this.files.find((f) => f.parked && !f.readDone && !f.lost);
+    const handle = parked?.handle;
+    if (!parked || !handle) return;
+    void handle.stat().then(
+      (st) => {
+        if (st.size !== parked.parked?.offset || st.nlink === 0 || parked.ended) this.changed();
+      },
+      () => this.changed(),
+    );
+  }
+
+  /** The file being read, or the parked one (the one a wake is for). */
+  get activeOrParked(): TrackedFile | undefined {
+    return this.active ?? this.files.find((f) => f.parked !== undefined && !f.readDone && !f.lost);
+  }
+
+  /**
+   * Reads the files in order while there is something to read; returns when there is nothing (no file to read, or
+   * the one being read parked) — a change kicks it again — or when the instance is over and forgotten.
+   */
+  private async loop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted && !this.disposed) {
-      if (!this.listedOnce) {
-        await this.waitChanged(signal);
-        continue;
-      }
+      this.again = false;
+      if (!this.listedOnce) return;
       this.prune();
       const f = this.files.find((t) => !t.readDone && !t.lost);
       if (!f) {
@@ -499,47 +588,62 @@ export class ContainerLog {
           await this.sendComplete(signal);
           continue;
         }
-        if (this.disposable) return 'disposed';
-        await this.waitChanged(signal);
-        continue;
+        if (this.disposable) {
+          this.disposed = true;
+          this.onDisposed();
+        }
+        return;
       }
-      const source = await this.sourceOf(f);
-      if (!source) {
-        this.lose(f, f.knownSize - (f.committed?.offset ?? f.startOffset), 'deleted_before_read');
-        continue;
-      }
-      const start = f.committed ? { offset: f.committed.offset, lineNumber: f.committed.line } : { offset: f.startOffset, lineNumber: this.lineBefore(f) };
-      const follower = new FileFollower(f, source, start, this.env.sink, this.env.permits, this.env.follower, this.eventsFor(f), this.env.now);
-      f.follower = follower;
-      this.active = f;
-      let end: 'finished' | 'stopped' | 'failed';
-      try {
-        end = await follower.run(signal);
-      } catch (err) {
-        end = 'failed';
-        this.env.events.error(`read:${f.path}`, 'log file could not be read to its end', { file: f.path, error: String(err) });
-      } finally {
-        this.active = undefined;
-        await source.close().catch(() => undefined);
-      }
-      if (end === 'stopped') {
-        f.follower = undefined;
-        return 'stopped';
-      }
-      if (follower.sentComplete) this.completeSent = true;
-      if (end === 'finished') {
-        f.readDone = true;
-        f.finalOffset = follower.position;
-        f.endLine = follower.lineNumber;
-      } else {
-        this.lose(f, f.knownSize - follower.position, 'unreadable');
-        f.endLine = follower.lineNumber;
-      }
-      f.follower = undefined;
-      await f.closeHandles();
-      this.env.stateChanged();
+      const end = await this.follow(f, signal);
+      if (end === 'stopped') return;
+      // Parked: nothing new and nothing half read; only its place is kept until a change kicks the loop again.
+      if (end === 'parked' && !this.again) return;
     }
-    return 'stopped';
+  }
+
+  /**
+   * Follows file f with a new follower until it is finished, parked or stopped. A method of its own, so that no
+   * follower outlives it in the read loop's frame once it parked.
+   */
+  private async follow(f: TrackedFile, signal: AbortSignal): Promise<'finished' | 'parked' | 'stopped'> {
+    const source = await this.sourceOf(f);
+    if (!source) {
+      this.lose(f, f.knownSize - (f.committed?.offset ?? f.startOffset), 'deleted_before_read');
+      return 'finished';
+    }
+    const start = f.parked ?? (f.committed ? { offset: f.committed.offset, lineNumber: f.committed.line } : { offset: f.startOffset, lineNumber: this.lineBefore(f) });
+    const follower = new FileFollower(f, source, start, this.env.sink, this.env.permits, this.env.follower, this.events, this.env.now);
+    f.follower = follower;
+    f.parked = undefined;
+    this.active = f;
+    let end: 'finished' | 'parked' | 'stopped' | 'failed';
+    try {
+      end = await follower.run(signal);
+    } catch (err) {
+      end = 'failed';
+      this.env.events.error(`read:${f.path}`, 'log file could not be read to its end', { file: f.path, error: String(err) });
+    } finally {
+      this.active = undefined;
+      f.follower = undefined;
+      await source.close().catch(() => undefined);
+    }
+    if (end === 'stopped') return 'stopped';
+    if (end === 'parked') {
+      f.parked = { offset: follower.position, lineNumber: follower.lineNumber };
+      return 'parked';
+    }
+    if (follower.sentComplete) this.completeSent = true;
+    if (end === 'finished') {
+      f.readDone = true;
+      f.finalOffset = follower.position;
+      f.endLine = follower.lineNumber;
+    } else {
+      this.lose(f, f.knownSize - follower.position, 'unreadable');
+      f.endLine = follower.lineNumber;
+    }
+    await f.closeHandles();
+    this.env.stateChanged();
+    return 'finished';
   }
 
   private async sendComplete(signal: AbortSignal): Promise<void> {
@@ -592,43 +696,13 @@ export class ContainerLog {
     return undefined;
   }
 
-  private eventsFor(f: TrackedFile): FollowerEvents {
-    const events = this.env.events;
-    const c = this.container;
-    return {
-      read: (lines, bytes) => events.read(c, lines, bytes),
-      parseError: () => events.parseError(c),
-      truncation: () => events.truncation(c),
-      admit: this.hooks.admit,
-      truncated: (unread) => events.fileTruncated(c, f.path, unread),
-    };
-  }
-
-  private waitChanged(signal: AbortSignal): Promise<void> {
-    if (this.changedSinceWait || signal.aborted) {
-      this.changedSinceWait = false;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        signal.removeEventListener('abort', done);
-        this.wakeRun = undefined;
-        this.changedSinceWait = false;
-        resolve();
-      };
-      signal.addEventListener('abort', done, { once: true });
-      this.wakeRun = done;
-    });
-  }
-
   /** Stops for good: closes what it holds. */
   async dispose(): Promise<void> {
     this.disposed = true;
-    this.changed();
     for (const f of this.files) if (f !== this.active) await f.closeHandles();
   }
 
-  /** Closes every file (at shutdown, after the run loop ended). */
+  /** Closes every file (at shutdown, after the read loop ended). */
   async close(): Promise<void> {
     for (const f of this.files) await f.closeHandles();
   }
@@ -644,6 +718,31 @@ export class ContainerLog {
       lineBase: this.lineBase,
       files: this.files.filter((f) => !f.lost).map((f) => f.saved()),
     };
+  }
+}
+
+/** The counted events of one container instance's files (one object for all of them). */
+class InstanceEvents implements FollowerEvents {
+  constructor(
+    private readonly events: CriLogEvents,
+    private readonly c: ContainerLogIdentity,
+    readonly admit: () => boolean,
+  ) {}
+
+  read(lines: number, bytes: number): void {
+    this.events.read(this.c, lines, bytes);
+  }
+
+  parseError(): void {
+    this.events.parseError(this.c);
+  }
+
+  truncation(): void {
+    this.events.truncation(this.c);
+  }
+
+  truncated(path: string, unreadBytes: number): void {
+    this.events.fileTruncated(this.c, path, unreadBytes);
   }
 }
 
