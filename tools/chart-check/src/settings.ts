@@ -82,7 +82,7 @@ interface PodSpec {
 }
 
 /** What the downward API would give, for the fields the chart uses. */
-const FIELD_SAMPLES: Record<string, string> = { 'spec.nodeName': 'node-1', 'metadata.name': 'kestrel-aggregator-7d9f-x2x4z' };
+const FIELD_SAMPLES: Record<string, string> = { 'spec.nodeName': 'node-1', 'metadata.name': 'kestrel-aggregator-7d9f-x2x4z', 'metadata.namespace': 'kestrel' };
 
 export function checkSettings(manifests: Manifest[], configs: ProcessConfig[]): string[] {
   const problems: string[] = [];

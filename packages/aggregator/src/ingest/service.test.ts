@@ -131,3 +131,20 @@ test('a resent batch whose lines were all forwarded is acknowledged only once th
   before.close();
   after.close();
 });
+
+test('a chunk with no new lines but the end of a finished container stream is forwarded as stream_complete', async () => {
+  const { sink, submitted } = fakeUplink();
+  const agent = agentSide();
+  const responses = service(sink).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
+  await responses.next();
+  agent.send(1, [chunk(1, 2)]);
+  agent.send(2, [LogChunk.fromPartial({ ...chunk(1, 0), previousContainer: true, streamComplete: true, lastLineNumber: 2 })]);
+  await eventually(() => submitted.length === 2);
+  const end = submitted[1]!.logs;
+  assert.deepEqual([end.logEntries.length, end.streamComplete, end.previousContainer, end.streamOffset], [0, true, true, 2]);
+  submitted[0]!.deliver();
+  submitted[1]!.deliver();
+  assert.deepEqual((await responses.next()).value?.message, { $case: 'ack', value: { sequence: 1 } });
+  assert.deepEqual((await responses.next()).value?.message, { $case: 'ack', value: { sequence: 2 } });
+  agent.close();
+});

@@ -134,14 +134,16 @@ export class IngestService implements IngestServiceImplementation {
         const earlier = this.undelivered.get(key);
         if (earlier) waits.push(earlier);
       }
-      if (fresh.length === 0) continue;
+      // A chunk without new lines still matters when it says the stream ended (a finished container whose last
+      // lines were sent before): the cloud gets an empty PodLogs with stream_complete.
+      if (fresh.length === 0 && !chunk.streamComplete) continue;
       agent.lines += fresh.length;
       const chunkDeliveries: Promise<void>[] = [];
       for (const message of toPodLogs(node, chunk, fresh, this.limits, now)) {
         const accepted = await this.sink.submit(message, signal);
         chunkDeliveries.push(accepted.delivered);
       }
-      this.replays.advance(key, fresh[fresh.length - 1]!.endOffset);
+      if (fresh.length > 0) this.replays.advance(key, fresh[fresh.length - 1]!.endOffset);
       const delivered = Promise.all(chunkDeliveries).then(() => undefined);
       this.trackUndelivered(key, delivered);
       waits.push(delivered);
