@@ -162,6 +162,7 @@ export class Forwarder implements LogSink {
 function toBatch(sequence: number, batch: OpenBatch): Batch {
   return {
     sequence,
+    nodeConditions: [],
     logs: batch.chunks.map((c) => ({
       namespace: c.container.namespace,
       podName: c.container.podName,
@@ -184,6 +185,7 @@ function toBatch(sequence: number, batch: OpenBatch): Batch {
       previousContainer: c.previousContainer,
       streamComplete: c.streamComplete,
       lastLineNumber: c.lines.length > 0 ? c.lines[c.lines.length - 1]!.lineNumber : c.resumeLine,
+      ownerReferences: [],
     })),
   };
 }

@@ -28,6 +28,7 @@ const chunk: LogChunk = {
   previousContainer: false,
   streamComplete: false,
   lastLineNumber: 0,
+  ownerReferences: [],
 };
 
 test('PodLogs carries pod identity, node, entries, and stream_offset = line number of the last entry', () => {

@@ -2,8 +2,8 @@
 // message exceeds the entry and byte limits (the cloud refuses messages over 10 MiB; we stay well under).
 // The agent's findings map one to one: level and error info per entry, previous_container for the log of an
 // instance that has ended, stream_complete on the last message of an instance read to its end (a chunk may carry
-// it without lines: then one message without entries says it). owner_references stay empty: the agent does not
-// know the pod's owners (the cluster watch may add them later).
+// it without lines: then one message without entries says it). owner_references are the agent's, from its watch of
+// the pods on its node (empty while the pod is not known there yet).
 import type { PodLogs, LogEntry } from '@kestrel/proto/cloud/v1';
 import type { LogChunk, LogLine } from '@kestrel/proto/ingest/v1';
 
@@ -35,7 +35,7 @@ export function toPodLogs(node: string, chunk: LogChunk, lines: readonly LogLine
       // As the published operator: the line number of the last entry in the message (without entries: the last
       // line number of the stream, which the agent sends with the chunk).
       streamOffset: entries.length > 0 ? entries[entries.length - 1]!.lineNumber : chunk.lastLineNumber,
-      ownerReferences: [],
+      ownerReferences: chunk.ownerReferences,
       nodeName: node,
     });
     entries = [];

@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
+import { NodeConditionChange, OwnerReference } from "../../../cloud/v1/cloud.js";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
 
 export const protobufPackage = "kestrel.ingest.v1";
@@ -46,6 +47,11 @@ export interface Batch {
   /** Increases by one per batch within one stream; acknowledged individually. */
   sequence: number;
   logs: LogChunk[];
+  /**
+   * Condition transitions of the agent's own node (the Node object's conditions plus the agent's own findings:
+   * pressure stall information, filesystem fill). Passed to the cloud as they are, on StreamEvents.
+   */
+  nodeConditions: NodeConditionChange[];
 }
 
 export interface Ack {
@@ -80,6 +86,8 @@ export interface LogChunk {
   streamComplete: boolean;
   /** The line number reached at the end of this chunk (for a chunk without lines, e.g. stream_complete alone). */
   lastLineNumber: number;
+  /** The pod's owners, from the agent's watch of the pods on its node (empty when the pod is not known yet). */
+  ownerReferences: OwnerReference[];
 }
 
 /** Error details of a message, as the agent found them (a grouped stack trace). */
@@ -501,7 +509,7 @@ export const Welcome: MessageFns<Welcome> = {
 };
 
 function createBaseBatch(): Batch {
-  return { sequence: 0, logs: [] };
+  return { sequence: 0, logs: [], nodeConditions: [] };
 }
 
 export const Batch: MessageFns<Batch> = {
@@ -511,6 +519,9 @@ export const Batch: MessageFns<Batch> = {
     }
     for (const v of message.logs) {
       LogChunk.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.nodeConditions) {
+      NodeConditionChange.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -544,6 +555,14 @@ export const Batch: MessageFns<Batch> = {
             message.logs.push(LogChunk.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nodeConditions.push(NodeConditionChange.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -560,6 +579,11 @@ export const Batch: MessageFns<Batch> = {
     return {
       sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
       logs: globalThis.Array.isArray(object?.logs) ? object.logs.map((e: any) => LogChunk.fromJSON(e)) : [],
+      nodeConditions: globalThis.Array.isArray(object?.nodeConditions)
+        ? object.nodeConditions.map((e: any) => NodeConditionChange.fromJSON(e))
+        : globalThis.Array.isArray(object?.node_conditions)
+        ? object.node_conditions.map((e: any) => NodeConditionChange.fromJSON(e))
+        : [],
     };
   },
 
@@ -571,6 +595,9 @@ export const Batch: MessageFns<Batch> = {
     if (message.logs?.length) {
       obj.logs = message.logs.map((e) => LogChunk.toJSON(e));
     }
+    if (message.nodeConditions?.length) {
+      obj.nodeConditions = message.nodeConditions.map((e) => NodeConditionChange.toJSON(e));
+    }
     return obj;
   },
 
@@ -581,6 +608,7 @@ export const Batch: MessageFns<Batch> = {
     const message = createBaseBatch();
     message.sequence = object.sequence ?? 0;
     message.logs = object.logs?.map((e) => LogChunk.fromPartial(e)) || [];
+    message.nodeConditions = object.nodeConditions?.map((e) => NodeConditionChange.fromPartial(e)) || [];
     return message;
   },
 };
@@ -765,6 +793,7 @@ function createBaseLogChunk(): LogChunk {
     previousContainer: false,
     streamComplete: false,
     lastLineNumber: 0,
+    ownerReferences: [],
   };
 }
 
@@ -799,6 +828,9 @@ export const LogChunk: MessageFns<LogChunk> = {
     }
     if (message.lastLineNumber !== 0) {
       writer.uint32(80).uint64(message.lastLineNumber);
+    }
+    for (const v of message.ownerReferences) {
+      OwnerReference.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -896,6 +928,14 @@ export const LogChunk: MessageFns<LogChunk> = {
             message.lastLineNumber = longToNumber(reader.uint64());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.ownerReferences.push(OwnerReference.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -950,6 +990,11 @@ export const LogChunk: MessageFns<LogChunk> = {
         : isSet(object.last_line_number)
         ? globalThis.Number(object.last_line_number)
         : 0,
+      ownerReferences: globalThis.Array.isArray(object?.ownerReferences)
+        ? object.ownerReferences.map((e: any) => OwnerReference.fromJSON(e))
+        : globalThis.Array.isArray(object?.owner_references)
+        ? object.owner_references.map((e: any) => OwnerReference.fromJSON(e))
+        : [],
     };
   },
 
@@ -985,6 +1030,9 @@ export const LogChunk: MessageFns<LogChunk> = {
     if (message.lastLineNumber !== 0) {
       obj.lastLineNumber = Math.round(message.lastLineNumber);
     }
+    if (message.ownerReferences?.length) {
+      obj.ownerReferences = message.ownerReferences.map((e) => OwnerReference.toJSON(e));
+    }
     return obj;
   },
 
@@ -1005,6 +1053,7 @@ export const LogChunk: MessageFns<LogChunk> = {
     message.previousContainer = object.previousContainer ?? false;
     message.streamComplete = object.streamComplete ?? false;
     message.lastLineNumber = object.lastLineNumber ?? 0;
+    message.ownerReferences = object.ownerReferences?.map((e) => OwnerReference.fromPartial(e)) || [];
     return message;
   },
 };
