@@ -5,7 +5,8 @@
 // so that the agent reconnects and sends its unacknowledged batches again.
 import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { AgentMessage, AggregatorMessage, type FileIdentity, type LogChunk, type LogLine } from '@kestrel/proto/ingest/v1';
+import { AgentMessage, AggregatorMessage, type BatchContent, type FileIdentity, type LogChunk, type LogLine } from '@kestrel/proto/ingest/v1';
+import { openBatch } from '@kestrel/proto/ingest/v1/codec';
 import type { InternalPki } from './system.js';
 
 export interface ReceivedLine {
@@ -53,9 +54,26 @@ export class IngestRecorder {
     this.address = `127.0.0.1:${port}`;
   }
 
+  private record(call: grpc.ServerDuplexStream<AgentMessage, AggregatorMessage>, instance: string, sequence: number, content: BatchContent): void {
+    const acked = this.acked.get(instance) ?? new Map<string, number>();
+    this.acked.set(instance, acked);
+    for (const chunk of content.logs) {
+      const { lines, ...rest } = chunk;
+      if (lines.length === 0) this.emptyChunks.push({ instance, chunk: rest });
+      for (const line of lines) {
+        this.lines.push({ instance, batch: sequence, chunk: rest, line });
+        const key = fileKey(chunk.file);
+        acked.set(key, Math.max(acked.get(key) ?? 0, line.endOffset));
+      }
+    }
+    call.write({ message: { $case: 'ack', value: { sequence } } });
+  }
+
   private handle(call: grpc.ServerDuplexStream<AgentMessage, AggregatorMessage>): void {
     this.calls.add(call);
     let instance = '';
+    // Batches are decoded off the event loop; a chain keeps their records and Acks in arrival order.
+    let chain = Promise.resolve();
     call.on('data', (m: AgentMessage) => {
       const msg = m.message;
       if (msg?.$case === 'hello') {
@@ -66,18 +84,8 @@ export class IngestRecorder {
       }
       if (msg?.$case !== 'batch' || this.partitioned) return; // lost in the partition: not recorded, not acknowledged
       const batch = msg.value;
-      const acked = this.acked.get(instance) ?? new Map<string, number>();
-      this.acked.set(instance, acked);
-      for (const chunk of batch.logs) {
-        const { lines, ...rest } = chunk;
-        if (lines.length === 0) this.emptyChunks.push({ instance, chunk: rest });
-        for (const line of lines) {
-          this.lines.push({ instance, batch: batch.sequence, chunk: rest, line });
-          const key = fileKey(chunk.file);
-          acked.set(key, Math.max(acked.get(key) ?? 0, line.endOffset));
-        }
-      }
-      call.write({ message: { $case: 'ack', value: { sequence: batch.sequence } } });
+      const opened = openBatch(batch, 64 << 20);
+      chain = chain.then(async () => this.record(call, instance, batch.sequence, await opened)).catch((err: Error) => void call.destroy(err));
     });
     const forget = () => this.calls.delete(call);
     call.on('end', () => {

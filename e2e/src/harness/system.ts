@@ -10,15 +10,15 @@ import { programs } from './repo.js';
 export interface InternalPki {
   ca: string;
   aggregator: { cert: string; key: string };
-  agent: { cert: string; key: string };
+  /** A client certificate for one node (subject CN = the node name: the aggregator's certificate identity mode). */
+  agentFor(node: string): { cert: string; key: string };
 }
 
-/** The agent <-> aggregator CA (the chart's job in a cluster): a server certificate and an agent certificate. */
+/** The agent <-> aggregator CA for local runs: a server certificate, and a client certificate per node on demand. */
 export function createInternalPki(dir: string): InternalPki {
   fs.mkdirSync(dir, { recursive: true });
   const ca = createCa({ commonName: 'kestrel internal CA' });
   const server = issueCertificate(ca, { commonName: 'kestrel-aggregator', usage: 'server', hosts: ['localhost', '127.0.0.1'] });
-  const agent = issueCertificate(ca, { commonName: 'kestrel-agent', usage: 'client' });
   const write = (name: string, text: string) => {
     const file = path.join(dir, name);
     fs.writeFileSync(file, text, { mode: 0o600 });
@@ -27,7 +27,16 @@ export function createInternalPki(dir: string): InternalPki {
   return {
     ca: write('ca.crt', ca.certPem),
     aggregator: { cert: write('aggregator.crt', server.certPem), key: write('aggregator.key', server.keyPem) },
-    agent: { cert: write('agent.crt', agent.certPem), key: write('agent.key', agent.keyPem) },
+    agentFor(node) {
+      const cert = path.join(dir, `agent-${node}.crt`);
+      const key = path.join(dir, `agent-${node}.key`);
+      if (!fs.existsSync(cert)) {
+        const issued = issueCertificate(ca, { commonName: node, usage: 'client' });
+        write(path.basename(key), issued.keyPem);
+        write(path.basename(cert), issued.certPem);
+      }
+      return { cert, key };
+    },
   };
 }
 
@@ -99,8 +108,10 @@ export async function startAggregator(workDir: string, name: string, cloudDir: s
   return { aggregator, ingestAddress: addressOf(started, 'ingest'), adminSocket };
 }
 
-export function startAgent(workDir: string, name: string, podsRoot: string, ingestAddress: string, pki: InternalPki, env: Record<string, string> = {}): { agent: RunningProcess; adminSocket: string } {
+/** `ingestAddress`: host:port list, or { file } with one per line (read again at each resolve, for replica changes). */
+export function startAgent(workDir: string, name: string, podsRoot: string, ingestAddress: string | { file: string }, pki: InternalPki, env: Record<string, string> = {}): { agent: RunningProcess; adminSocket: string } {
   const adminSocket = path.join(workDir, `${name}.sock`);
+  const identity = pki.agentFor(env['KESTREL_AGENT_NODE_NAME'] ?? name);
   const agent = new RunningProcess(
     name,
     programs.agent,
@@ -109,10 +120,10 @@ export function startAgent(workDir: string, name: string, podsRoot: string, inge
       KESTREL_AGENT_NODE_NAME: name,
       KESTREL_AGENT_LOG_ROOT: podsRoot,
       KESTREL_AGENT_STATE_DIR: path.join(workDir, `${name}-state`),
-      KESTREL_AGENT_AGGREGATOR_ADDRESS: ingestAddress,
+      ...(typeof ingestAddress === 'string' ? { KESTREL_AGENT_AGGREGATOR_ADDRESS: ingestAddress } : { KESTREL_AGENT_AGGREGATOR_ADDRESS_FILE: ingestAddress.file }),
       KESTREL_AGENT_AGGREGATOR_SERVER_NAME: 'localhost',
-      KESTREL_AGENT_TLS_CERT_FILE: pki.agent.cert,
-      KESTREL_AGENT_TLS_KEY_FILE: pki.agent.key,
+      KESTREL_AGENT_TLS_CERT_FILE: identity.cert,
+      KESTREL_AGENT_TLS_KEY_FILE: identity.key,
       KESTREL_AGENT_TLS_CA_FILE: pki.ca,
       KESTREL_AGENT_HTTP_LISTEN: '127.0.0.1:0',
       KESTREL_AGENT_ADMIN_SOCKET: adminSocket,

@@ -118,7 +118,7 @@ test('kubectl apply -f creates, then patches (strategic merge) what changed; sca
   assert.equal((await c.apps.readNamespacedDeployment({ namespace: 'shop', name: 'checkout' })).spec?.replicas, 3);
 });
 
-test('kubectl auth can-i and whoami answer for a service account\'s kubeconfig; create token issues one', async () => {
+test('kubectl auth can-i and whoami answer for a service account\'s kubeconfig; create token issues one, also bound to a pod', async () => {
   // These typed generators send protobuf bodies; the server understands these few.
   await ok(['create', 'namespace', 'kestrel']);
   await ok(['create', 'serviceaccount', 'agent', '-n', 'kestrel']);
@@ -126,6 +126,10 @@ test('kubectl auth can-i and whoami answer for a service account\'s kubeconfig; 
   assert.deepEqual((await c.core.readNamespacedConfigMap({ namespace: 'kestrel', name: 'agent-settings' })).data, { level: 'debug' });
   const token = (await ok(['create', 'token', 'agent', '-n', 'kestrel'])).trim();
   assert.match(token, /^kst-sa\./);
+  await c.core.createNamespacedPod({ namespace: 'kestrel', body: { ...pod('agent-0', 'kestrel'), spec: { ...pod('agent-0').spec!, serviceAccountName: 'agent' } } });
+  const podToken = (await ok(['create', 'token', 'agent', '-n', 'kestrel', '--bound-object-kind', 'Pod', '--bound-object-name', 'agent-0'])).trim();
+  const review = await c.authentication.createTokenReview({ body: { spec: { token: podToken } } });
+  assert.deepEqual(review.status?.user?.extra?.['authentication.kubernetes.io/pod-name'], ['agent-0'], 'the protobuf TokenRequest carries boundObjectRef');
   const agentConfig = server.writeKubeconfig(path.join(work, 'agent.kubeconfig'), token, 'kestrel');
   await c.rbac.createClusterRole({ body: { metadata: { name: 'agent' }, rules: [{ apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] }] } });
   await c.rbac.createClusterRoleBinding({ body: { metadata: { name: 'agent' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'agent' }, subjects: [{ kind: 'ServiceAccount', name: 'agent', namespace: 'kestrel' }] } });

@@ -35,7 +35,11 @@ const KINDS: Record<string, Schema> = {
   'v1/Namespace': { 1: ['metadata', OBJECT_META] },
   'v1/ServiceAccount': { 1: ['metadata', OBJECT_META] },
   'v1/ConfigMap': { 1: ['metadata', OBJECT_META], 2: ['data', 'stringMap'] },
-  'authentication.k8s.io/v1/TokenRequest': { 1: ['metadata', OBJECT_META], 2: ['spec', { 1: ['audiences', { repeated: 'string' }], 4: ['expirationSeconds', 'int'] }] },
+  'authentication.k8s.io/v1/TokenRequest': {
+    1: ['metadata', OBJECT_META],
+    // boundObjectRef is what `kubectl create token --bound-object-kind Pod --bound-object-name P` sends.
+    2: ['spec', { 1: ['audiences', { repeated: 'string' }], 3: ['boundObjectRef', { 1: ['kind', 'string'], 2: ['apiVersion', 'string'], 3: ['name', 'string'], 4: ['uid', 'string'] }], 4: ['expirationSeconds', 'int'] }],
+  },
 };
 
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);

@@ -2,9 +2,9 @@
 // SubjectAccessReview (issue 9 asks it what the chart's service accounts may do), SelfSubjectAccessReview and
 // SelfSubjectRulesReview (kubectl auth can-i, with and without --list), LocalSubjectAccessReview, TokenReview (an
 // aggregator checking an agent's projected token) and SelfSubjectReview (kubectl auth whoami). Also the TokenRequest
-// subresource of ServiceAccounts, which issues the tokens.
-import type { Authenticator, UserInfo } from './authn.js';
-import { ApiError, badRequest, invalid } from './status.js';
+// subresource of ServiceAccounts, which issues the tokens (also pod-bound ones).
+import type { Authenticator, ObjectLookup, UserInfo } from './authn.js';
+import { ApiError, badRequest, conflict, invalid, notFound } from './status.js';
 import { isJsonObject, kubeTime, type KubeObject } from './objects-meta.js';
 import type { RbacAuthorizer, Attributes } from './rbac.js';
 
@@ -130,7 +130,38 @@ export const REVIEWS: Record<string, (ctx: ReviewContext) => KubeObject> = {
   selfsubjectreview: selfSubjectReview,
 };
 
-/** POST serviceaccounts/<name>/token: a TokenRequest answered with a token for that account. */
+/**
+ * Checks a TokenRequest's spec.boundObjectRef as the real server does (its errors and their order) and returns the
+ * pod to bind the token to, with the pod's Node when that exists. Only pods: the real server also binds to Secrets
+ * and Nodes, which nothing here needs.
+ */
+export function boundPod(serviceAccount: KubeObject, ref: Record<string, unknown>, lookup: ObjectLookup): { pod: KubeObject; node?: KubeObject } {
+  const kind = String(ref['kind'] ?? '');
+  const apiVersion = String(ref['apiVersion'] ?? '');
+  const slash = apiVersion.indexOf('/');
+  const group = slash < 0 ? '' : apiVersion.slice(0, slash);
+  if (kind !== 'Pod' || group !== '') throw badRequest(`cannot bind token to object of type ${group}/${apiVersion.slice(slash + 1)}, Kind=${kind}`);
+  const name = String(ref['name'] ?? '');
+  const pod = lookup('pods', serviceAccount.metadata.namespace, name);
+  if (!pod) throw notFound({ group: '', resource: 'pods' }, name);
+  const podSpec = isJsonObject(pod['spec']) ? pod['spec'] : {};
+  // Admission names "default" for a pod that names no account; this server has no admission, so assume it here.
+  const runsAs = typeof podSpec['serviceAccountName'] === 'string' && podSpec['serviceAccountName'] ? podSpec['serviceAccountName'] : 'default';
+  if (runsAs !== serviceAccount.metadata.name) {
+    throw badRequest(`cannot bind token for serviceaccount "${serviceAccount.metadata.name}" to pod running with different serviceaccount name.`);
+  }
+  // An unscheduled pod, or one whose Node is gone, still gets a token; it just carries no node info.
+  const nodeName = typeof podSpec['nodeName'] === 'string' ? podSpec['nodeName'] : '';
+  const node = nodeName ? lookup('nodes', undefined, nodeName) : undefined;
+  const uid = typeof ref['uid'] === 'string' ? ref['uid'] : '';
+  if (uid && uid !== pod.metadata.uid) {
+    // The real server names the kind, not the resource, in this Conflict.
+    throw conflict({ group: '', resource: 'Pod' }, name, `the UID in the bound object reference (${uid}) does not match the UID in record. The object might have been deleted and then recreated`);
+  }
+  return node ? { pod, node } : { pod };
+}
+
+/** POST serviceaccounts/<name>/token: a TokenRequest answered with a token for that account (bound to a pod if asked). */
 export function tokenRequest(serviceAccount: KubeObject, body: KubeObject, authenticator: Authenticator): KubeObject {
   const spec = isJsonObject(body['spec']) ? body['spec'] : {};
   const expirationSeconds = typeof spec['expirationSeconds'] === 'number' ? spec['expirationSeconds'] : 3600;
@@ -138,11 +169,13 @@ export function tokenRequest(serviceAccount: KubeObject, body: KubeObject, authe
     throw new ApiError(422, 'Invalid', `TokenRequest.authentication.k8s.io "${serviceAccount.metadata.name}" is invalid: spec.expirationSeconds: Invalid value: ${expirationSeconds}: may not specify a duration less than 10 minutes`);
   }
   const audiences = stringList(spec['audiences']);
-  const issued = authenticator.issueServiceAccountToken(serviceAccount, audiences.length > 0 ? { expirationSeconds, audiences } : { expirationSeconds });
+  const binding = isJsonObject(spec['boundObjectRef']) ? boundPod(serviceAccount, spec['boundObjectRef'], authenticator.lookup) : {};
+  const issued = authenticator.issueServiceAccountToken(serviceAccount, { expirationSeconds, ...(audiences.length > 0 ? { audiences } : {}), ...binding });
   return {
     apiVersion: 'authentication.k8s.io/v1',
     kind: 'TokenRequest',
     metadata: { name: serviceAccount.metadata.name!, namespace: serviceAccount.metadata.namespace!, creationTimestamp: kubeTime() },
+    // The spec comes back as sent (boundObjectRef included), as the real server echoes the request.
     spec: { ...spec, audiences, expirationSeconds },
     status: { token: issued.token, expirationTimestamp: kubeTime(issued.expirationTimestamp) },
   };

@@ -12,6 +12,7 @@ import { kubeConfigOptions, writeInClusterFiles, writeKubeconfigFile, type InClu
 import { clone, type KubeObject } from './objects-meta.js';
 import type { DeleteOptions, ListOptions } from './objects.js';
 import type { ResourceType } from './resources.js';
+import { boundPod } from './reviews.js';
 import { DEFAULT_TUNING, KubeApiCore, type ServerTuning } from './server.js';
 import { ApiError, badRequest } from './status.js';
 
@@ -69,11 +70,16 @@ export class KubeApiServer {
     return this.core.authenticator.addUser(user, token);
   }
 
-  /** A token for a ServiceAccount (created, with its namespace, if missing), as the TokenRequest API issues. */
-  serviceAccountToken(namespace: string, name: string, options: { expirationSeconds?: number; audiences?: string[] } = {}): string {
+  /**
+   * A token for a ServiceAccount (created, with its namespace, if missing), as the TokenRequest API issues. With
+   * `pod` (a pod in that namespace running as this account) the token is bound to it, as in a projected token volume.
+   */
+  serviceAccountToken(namespace: string, name: string, options: { expirationSeconds?: number; audiences?: string[]; pod?: string } = {}): string {
     this.ensureNamespace(namespace);
     const sa = this.get('v1', 'ServiceAccount', name, namespace) ?? this.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } });
-    return this.core.authenticator.issueServiceAccountToken(sa, options).token;
+    const { pod, ...issue } = options;
+    const binding = pod === undefined ? {} : boundPod(sa, { kind: 'Pod', apiVersion: 'v1', name: pod }, this.core.authenticator.lookup);
+    return this.core.authenticator.issueServiceAccountToken(sa, { ...issue, ...binding }).token;
   }
 
   // ---- test hooks ----

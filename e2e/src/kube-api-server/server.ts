@@ -22,7 +22,7 @@ import { RbacAuthorizer, forbiddenMessage, type Attributes } from './rbac.js';
 import { requestInfo, type RequestInfo } from './request-info.js';
 import { ResourceRegistry } from './resources.js';
 import { ApiError, internalError, resourceNotFound, unauthorized } from './status.js';
-import { VersionedStore } from './store.js';
+import { objectKey, VersionedStore } from './store.js';
 import { handleTestEndpoint, TEST_PREFIX } from './test-endpoints.js';
 import { WatchHub } from './watch.js';
 
@@ -71,8 +71,7 @@ export class KubeApiCore {
       // By name, not identity: a CRD update re-registers its kinds as new objects.
       onKindsRemoved: (types) => this.watches.closeWhere((t) => types.some((r) => r.group === t.group && r.version === t.version && r.resource === t.resource)),
     }).install();
-    const serviceAccounts = this.registry.lookup('', 'v1', 'serviceaccounts')!;
-    this.authenticator = new Authenticator((ns, name) => this.store.get(serviceAccounts.storage, `${ns}/${name}`));
+    this.authenticator = new Authenticator((resource, ns, name) => this.store.get(this.registry.lookup('', 'v1', resource)!.storage, objectKey(ns, name)));
     this.authorizer = new RbacAuthorizer(this.store);
     this.audit = new AuditLog(tuning.auditLimit);
     const namespaces = this.registry.lookup('', 'v1', 'namespaces')!;

@@ -22,3 +22,14 @@ test('rejects a stack-trace size beyond the message size, and a corrupt-state po
   assert.throws(() => loadAgentConfig([], { ...required, KESTREL_AGENT_MULTILINE_MAX_SIZE: '1MiB' }), /KESTREL_AGENT_MULTILINE_MAX_SIZE/);
   assert.throws(() => loadAgentConfig([], { ...required, KESTREL_AGENT_ON_CORRUPT_CHECKPOINT: 'middle' }), /KESTREL_AGENT_ON_CORRUPT_CHECKPOINT/);
 });
+
+test('the aggregator is a list of replicas or a file of them, and the agent needs an identity', () => {
+  const c = loadAgentConfig([], { ...required, KESTREL_AGENT_AGGREGATOR_ADDRESS: 'a:4800, 10.0.0.2:4800' });
+  assert.deepEqual(c.aggregatorAddress, ['a:4800', '10.0.0.2:4800']);
+  assert.throws(() => loadAgentConfig([], { ...required, KESTREL_AGENT_AGGREGATOR_ADDRESS: 'a:4800,b' }), /KESTREL_AGENT_AGGREGATOR_ADDRESS/);
+  assert.throws(() => loadAgentConfig([], { ...required, KESTREL_AGENT_AGGREGATOR_ADDRESS_FILE: '/tmp/x' }), /exactly one of/);
+  const { KESTREL_AGENT_TLS_CERT_FILE: _c, KESTREL_AGENT_TLS_KEY_FILE: _k, ...noCertificate } = required;
+  assert.throws(() => loadAgentConfig([], noCertificate), /KESTREL_AGENT_TOKEN_FILE/);
+  assert.equal(loadAgentConfig([], { ...noCertificate, KESTREL_AGENT_TOKEN_FILE: '/var/run/secrets/kestrel/token' }).tokenFile, '/var/run/secrets/kestrel/token');
+  assert.throws(() => loadAgentConfig([], { ...noCertificate, KESTREL_AGENT_TLS_CERT_FILE: 'c' }), /KESTREL_AGENT_TLS_KEY_FILE/);
+});

@@ -34,15 +34,31 @@ export const agentSchema = z
     includeContainers: globs().prefault(''),
     excludeContainers: globs().prefault(''),
     rateLimitLines: integer(0, 100_000_000).prefault('0'),
-    aggregatorAddress: hostPort(),
+    /**
+     * The aggregator replicas: host:port entries, comma-separated. A DNS name stands for every address it resolves
+     * to (the chart's headless Service); re-resolved every aggregatorResolveInterval.
+     */
+    aggregatorAddress: list().pipe(z.array(hostPort()).min(1, 'expected at least one host:port')).optional(),
+    /** Local runs: a file with one host:port per line, read again at every resolve (instead of aggregatorAddress). */
+    aggregatorAddressFile: z.string().min(1).optional(),
+    aggregatorResolveInterval: duration().prefault('30s'),
+    /** The name the aggregator's certificate is checked against (default: the DNS name of the address). */
     aggregatorServerName: z.string().optional(),
-    tlsCertFile: z.string().min(1, 'expected the path of the agent certificate'),
-    tlsKeyFile: z.string().min(1, 'expected the path of the agent private key'),
+    /** Identity by token (in a cluster): a projected ServiceAccount token, read again at every connection. */
+    tokenFile: z.string().min(1).optional(),
+    /** Identity by certificate (local runs): a client certificate whose subject CN is the node name. */
+    tlsCertFile: z.string().min(1).optional(),
+    tlsKeyFile: z.string().min(1).optional(),
     tlsCaFile: z.string().min(1, 'expected the path of the internal CA certificate'),
     batchMaxLines: integer(1, 100_000).prefault('2000'),
     batchMaxSize: byteSize().prefault('1MiB'),
     flushInterval: duration().prefault('200ms'),
-    maxInFlightBatches: integer(1, 1024).prefault('16'),
+    /**
+     * Sent and not yet acknowledged, at most (batches, and their compressed bytes): acknowledgements wait for the
+     * uplink's delivery (about the cloud's heartbeat interval, 30 s), so this must hold that long of the node's logs.
+     */
+    maxInFlightBatches: integer(1, 100_000).prefault('1024'),
+    maxInFlightBytes: byteSize().prefault('32MiB'),
     compression: boolean().prefault('true'),
     httpListen: hostPort().prefault('0.0.0.0:9102'),
     adminSocket: z.string().min(1).prefault('/tmp/kestrel-agent.sock'),
@@ -51,6 +67,15 @@ export const agentSchema = z
   .superRefine((c, ctx) => {
     if ((c.podNamespace === undefined) !== (c.podName === undefined)) {
       ctx.addIssue({ code: 'custom', path: [c.podName === undefined ? 'podName' : 'podNamespace'], message: 'the agent pod namespace and name are set together (the chart sets both from the downward API)' });
+    }
+    if ((c.aggregatorAddress === undefined) === (c.aggregatorAddressFile === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['aggregatorAddress'], message: 'expected exactly one of the aggregator address list and the aggregator address file' });
+    }
+    if ((c.tlsCertFile === undefined) !== (c.tlsKeyFile === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [c.tlsCertFile === undefined ? 'tlsCertFile' : 'tlsKeyFile'], message: 'the client certificate and its key are set together' });
+    }
+    if (c.tokenFile === undefined && c.tlsCertFile === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tokenFile'], message: 'expected an identity: a token file (in a cluster) or a client certificate and key (local runs)' });
     }
     if (c.multilineMaxSize > c.maxMessageSize) {
       ctx.addIssue({ code: 'custom', path: ['multilineMaxSize'], message: 'expected at most the maximum message size' });

@@ -5,3 +5,4 @@ export { CriLogEvents, type LossRecord } from './sources/cri-logs/events.js';
 export type { CriLogsConfig } from './sources/cri-logs/config.js';
 export type { ChunkOwner, FileChunk, LogLine, LogSink } from './sources/cri-logs/types.js';
 export { agentSchema, loadAgentConfig, type AgentConfig } from './config.js';
+export { rank } from './forwarder/rendezvous.js';

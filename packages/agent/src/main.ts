@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // kestrel-agent: the per-node DaemonSet process. `kestrel-agent` runs it; `kestrel-agent debug <view>` asks a
 // running one over its admin socket. The whole process graph is built here, top to bottom.
-import { randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
 import {
+  ConfigError,
   createLogger,
   loadTlsSettings,
   settingName,
@@ -13,10 +15,11 @@ import {
   startAdminServer,
   startHttpServer,
 } from '@kestrel/core';
-import { renderFiles, renderLosses, renderStatus, statusView } from './admin/views.js';
+import { connView, renderConn, renderFiles, renderLosses, renderStatus, statusView } from './admin/views.js';
 import { PREFIX, loadAgentConfig } from './config.js';
 import { ForwarderEvents } from './forwarder/events.js';
 import { Forwarder } from './forwarder/index.js';
+import type { LinkCredentials } from './forwarder/link.js';
 import { CriLogEvents } from './sources/cri-logs/events.js';
 import { CriLogSource } from './sources/cri-logs/index.js';
 
@@ -28,14 +31,26 @@ async function runAgent(argv: readonly string[]): Promise<void> {
   const registry = createRegistry('kestrel-agent');
   const signal = shutdownSignal();
 
-  const tls = await exitOnConfigError(() =>
-    loadTlsSettings(
-      { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile },
-      { cert: settingName(PREFIX, 'tlsCertFile'), key: settingName(PREFIX, 'tlsKeyFile'), ca: settingName(PREFIX, 'tlsCaFile') },
-    ).watch(),
-  );
-  tls.on('change', (m) => logger.info('TLS material reloaded', { subject: m.subject, notAfter: m.notAfter }));
-  tls.on('error', (err) => logger.warn('TLS files changed but cannot be used; keeping the previous ones', { error: err.message }));
+  // Identity: a client certificate (local runs) is loaded and followed like any TLS material; with a token (in a
+  // cluster) only the CA is needed. Either way the files are read again for each new connection.
+  const tls =
+    config.tlsCertFile && config.tlsKeyFile
+      ? await exitOnConfigError(() =>
+          loadTlsSettings(
+            { certFile: config.tlsCertFile!, keyFile: config.tlsKeyFile!, caFile: config.tlsCaFile },
+            { cert: settingName(PREFIX, 'tlsCertFile'), key: settingName(PREFIX, 'tlsKeyFile'), ca: settingName(PREFIX, 'tlsCaFile') },
+          ).watch(),
+        )
+      : undefined;
+  tls?.on('change', (m) => logger.info('TLS material reloaded', { subject: m.subject, notAfter: m.notAfter }));
+  tls?.on('error', (err) => logger.warn('TLS files changed but cannot be used; keeping the previous ones', { error: err.message }));
+  if (!tls) await exitOnConfigError(() => checkCaFile(config.tlsCaFile, settingName(PREFIX, 'tlsCaFile')));
+  if (config.tokenFile) await exitOnConfigError(() => checkTokenFile(config.tokenFile!, settingName(PREFIX, 'tokenFile')));
+  const credentials = (): LinkCredentials =>
+    tls
+      ? { ca: Buffer.from(tls.current.ca), key: Buffer.from(tls.current.key), cert: Buffer.from(tls.current.cert), tokenFile: config.tokenFile }
+      : { ca: fs.readFileSync(config.tlsCaFile), tokenFile: config.tokenFile };
+  const aggregators = config.aggregatorAddress?.join(',') ?? `file ${config.aggregatorAddressFile}`;
 
   const criEvents = new CriLogEvents(registry, logger);
   const forwarderEvents = new ForwarderEvents(registry, logger);
@@ -44,15 +59,16 @@ async function runAgent(argv: readonly string[]): Promise<void> {
       nodeName: config.nodeName,
       agentVersion: VERSION,
       instanceId: randomUUID(),
-      aggregatorAddress: config.aggregatorAddress,
-      serverName: config.aggregatorServerName,
+      endpoints: { entries: config.aggregatorAddress, file: config.aggregatorAddressFile, serverName: config.aggregatorServerName },
+      resolveIntervalMs: config.aggregatorResolveInterval,
       maxInFlightBatches: config.maxInFlightBatches,
+      maxInFlightBytes: config.maxInFlightBytes,
       compression: config.compression,
       maxLines: config.batchMaxLines,
       maxBytes: config.batchMaxSize,
       flushIntervalMs: config.flushInterval,
     },
-    tls,
+    credentials,
     forwarderEvents,
     logger,
   );
@@ -95,23 +111,40 @@ async function runAgent(argv: readonly string[]): Promise<void> {
     readiness: () => (forwarder.state === 'connected' ? { ready: true } : { ready: false, reason: `aggregator connection ${forwarder.state}` }),
   });
   const admin = await startAdminServer(config.adminSocket, {
-    status: () => statusView(config.nodeName, VERSION, config.aggregatorAddress, source, forwarder),
+    status: () => statusView(config.nodeName, VERSION, aggregators, source, forwarder),
+    conn: () => connView(config.nodeName, forwarder),
     files: () => source.files(),
     losses: () => source.status().recentLosses,
   });
 
   const sending = forwarder.run(signal);
   await source.start(signal);
-  logger.info('kestrel-agent started', { node: config.nodeName, logRoot: config.logRoot, aggregator: config.aggregatorAddress, http: http.address, admin: config.adminSocket });
+  logger.info('kestrel-agent started', { node: config.nodeName, logRoot: config.logRoot, aggregator: aggregators, http: http.address, admin: config.adminSocket });
 
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   logger.info('stopping', { reason: String(signal.reason) });
   await source.stop();
   await sending;
-  tls.close();
+  tls?.close();
   await admin.close();
   await http.close();
   logger.info('stopped');
+}
+
+function checkCaFile(file: string, setting: string): void {
+  try {
+    new X509Certificate(fs.readFileSync(file));
+  } catch (err) {
+    throw new ConfigError(setting, `cannot use ${file} as the CA certificate: ${(err as Error).message}`);
+  }
+}
+
+function checkTokenFile(file: string, setting: string): void {
+  try {
+    if (fs.readFileSync(file, 'utf8').trim() === '') throw new Error('the file is empty');
+  } catch (err) {
+    throw new ConfigError(setting, `cannot read the token in ${file}: ${(err as Error).message}`);
+  }
 }
 
 async function main(): Promise<void> {
@@ -122,6 +155,7 @@ async function main(): Promise<void> {
       defaultSocket: process.env.KESTREL_AGENT_ADMIN_SOCKET ?? '/tmp/kestrel-agent.sock',
       views: {
         status: { help: 'connection to the aggregator and the files followed', render: renderStatus },
+        conn: { help: 'the aggregator replicas in this node\'s order, the one in use, in flight, last ack, reconnects, resent batches', render: renderConn },
         files: { help: 'each tracked file: identity, checkpoint, size, lag, state', render: renderFiles },
         losses: { help: 'log data lost before it was read (recent), with bytes and reason', render: renderLosses },
       },

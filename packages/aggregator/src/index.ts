@@ -3,5 +3,5 @@
 export { Uplink, type UplinkConfig, type UplinkDeps, type UplinkView, type StreamView, type Accepted } from './uplink/index.js';
 export { STREAM_NAMES, type StreamName, type UplinkRecord, type RecordKind } from './uplink/records.js';
 export { tokenFileWriter, certificateFilesWriter, type TokenWriter, type CertificateWriter } from './uplink/credential-writers.js';
-export { IngestService, type PodLogsSink } from './ingest/service.js';
+export { IngestService, type IngestSink } from './ingest/service.js';
 export { aggregatorSchema, loadAggregatorConfig, type AggregatorConfig } from './config.js';

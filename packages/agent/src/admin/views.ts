@@ -2,7 +2,7 @@
 import { table } from '@kestrel/core';
 import type { LossRecord } from '../sources/cri-logs/events.js';
 import type { CriLogSource, SourceStatus, TrackedFileView } from '../sources/cri-logs/index.js';
-import type { Forwarder } from '../forwarder/index.js';
+import type { Forwarder, ReplicaView } from '../forwarder/index.js';
 
 export interface StatusView {
   node: string;
@@ -18,6 +18,7 @@ export interface StatusView {
     reconnects: number;
     inFlightBatches: number;
     inFlightLines: number;
+    inFlightBytes: number;
   };
   logs: SourceStatus;
 }
@@ -40,6 +41,7 @@ export function statusView(node: string, version: string, aggregator: string, so
       reconnects: forwarder.reconnects,
       inFlightBatches: inFlight.batches,
       inFlightLines: inFlight.lines,
+      inFlightBytes: inFlight.bytes,
     },
     logs: source.status(),
   };
@@ -85,4 +87,52 @@ export function renderLosses(result: unknown): string {
     losses.map((l) => ({ ...l, pod: `${l.namespace}/${l.pod}` })),
     ['at', 'pod', 'container', 'restartCount', 'file', 'bytes', 'reason'],
   );
+}
+
+export interface ConnView {
+  node: string;
+  replica: string | null;
+  state: string;
+  connectedSince: string | null;
+  lastAck: string | null;
+  lastError: string | null;
+  inFlight: { batches: number; lines: number; bytes: number };
+  reconnects: number;
+  failovers: number;
+  rebalances: number;
+  resentBatches: number;
+  resolveErrors: string[];
+  replicas: ReplicaView[];
+}
+
+export function connView(node: string, forwarder: Forwarder): ConnView {
+  return {
+    node,
+    replica: forwarder.replica ?? null,
+    state: forwarder.state,
+    connectedSince: forwarder.connectedSince?.toISOString() ?? null,
+    lastAck: forwarder.lastAckAt?.toISOString() ?? null,
+    lastError: forwarder.lastError ?? null,
+    inFlight: forwarder.inFlight,
+    reconnects: forwarder.reconnects,
+    failovers: forwarder.failovers,
+    rebalances: forwarder.rebalances,
+    resentBatches: forwarder.resentBatches,
+    resolveErrors: forwarder.lastResolveErrors,
+    replicas: forwarder.replicas(),
+  };
+}
+
+export function renderConn(result: unknown): string {
+  const c = result as ConnView;
+  return [
+    `node ${c.node}  replica ${c.replica ?? '-'}  ${c.state}${c.connectedSince ? ` since ${c.connectedSince}` : ''}  last ack ${c.lastAck ?? '-'}`,
+    `in flight ${c.inFlight.batches} batches / ${c.inFlight.lines} lines / ${c.inFlight.bytes} bytes (compressed)`,
+    `reconnects ${c.reconnects}  failovers ${c.failovers}  rebalances ${c.rebalances}  resent batches ${c.resentBatches}`,
+    c.lastError ? `last error: ${c.lastError}` : '',
+    c.resolveErrors.length > 0 ? `resolve errors: ${c.resolveErrors.join('; ')}` : '',
+    c.replicas.length === 0 ? 'no aggregator replicas known' : table(c.replicas.map((r) => ({ ...r, downFor: r.downForMs === null ? '-' : `${Math.ceil(r.downForMs / 1000)}s` })), ['rank', 'address', 'state', 'downFor']),
+  ]
+    .filter((line) => line !== '')
+    .join('\n');
 }

@@ -6,6 +6,10 @@ export class ForwarderEvents {
   readonly linesAcked: Counter;
   readonly batchesResent: Counter;
   readonly connectionErrors: Counter;
+  readonly failovers: Counter;
+  readonly rebalances: Counter;
+  readonly resolveErrors: Counter;
+  readonly nodeConditionsDropped: Counter<'reason'>;
   private readonly log: RateLimitedLog;
 
   constructor(registry: Registry, logger: Logger) {
@@ -14,6 +18,10 @@ export class ForwarderEvents {
     this.linesAcked = new Counter({ name: 'kestrel_agent_forwarder_lines_acked_total', help: 'Log lines acknowledged by the aggregator', registers });
     this.batchesResent = new Counter({ name: 'kestrel_agent_forwarder_batches_resent_total', help: 'Batches sent again after a reconnect', registers });
     this.connectionErrors = new Counter({ name: 'kestrel_agent_forwarder_connection_errors_total', help: 'Aggregator streams that failed', registers });
+    this.failovers = new Counter({ name: 'kestrel_agent_forwarder_failovers_total', help: 'Times the aggregator replica in use failed and the next choice was taken', registers });
+    this.rebalances = new Counter({ name: 'kestrel_agent_forwarder_rebalances_total', help: 'Planned moves to a better-ranked aggregator replica (scale-up, replica back)', registers });
+    this.resolveErrors = new Counter({ name: 'kestrel_agent_forwarder_resolve_errors_total', help: 'Aggregator address entries that did not resolve', registers });
+    this.nodeConditionsDropped = new Counter({ name: 'kestrel_agent_forwarder_node_conditions_dropped_total', help: 'Node condition changes dropped before they were sent, by reason', labelNames: ['reason'], registers });
     this.log = new RateLimitedLog(logger, 30_000);
   }
 
@@ -26,8 +34,22 @@ export class ForwarderEvents {
   batchResent(): void {
     this.batchesResent.inc();
   }
-  connectionError(message: string): void {
+  connectionError(address: string, message: string): void {
     this.connectionErrors.inc();
-    this.log.warn('connection', 'aggregator stream failed; reconnecting with backoff', { error: message });
+    this.log.warn(`connection:${address}`, 'aggregator stream failed; trying the next replica', { address, error: message });
+  }
+  failedOver(): void {
+    this.failovers.inc();
+  }
+  rebalanced(): void {
+    this.rebalances.inc();
+  }
+  resolveError(message: string): void {
+    this.resolveErrors.inc();
+    this.log.warn(`resolve:${message}`, 'aggregator address did not resolve', { error: message });
+  }
+  nodeConditionDropped(reason: string): void {
+    this.nodeConditionsDropped.inc({ reason });
+    this.log.warn(`node-condition-dropped:${reason}`, 'node condition change dropped before it was sent', { reason });
   }
 }

@@ -6,6 +6,7 @@ export class IngestEvents {
   readonly linesReplayed: Counter;
   readonly batchesAcked: Counter;
   readonly protocolErrors: Counter<'reason'>;
+  readonly refusals: Counter<'reason'>;
   readonly agentsConnected: Gauge;
   private readonly log: RateLimitedLog;
 
@@ -15,12 +16,22 @@ export class IngestEvents {
     this.linesReplayed = new Counter({ name: 'kestrel_aggregator_ingest_lines_replayed_total', help: 'Log lines dropped as replays of lines already forwarded', registers });
     this.batchesAcked = new Counter({ name: 'kestrel_aggregator_ingest_batches_acked_total', help: 'Agent batches acknowledged', registers });
     this.protocolErrors = new Counter({ name: 'kestrel_aggregator_ingest_protocol_errors_total', help: 'Agent streams refused or ended for breaking the protocol', labelNames: ['reason'], registers });
+    this.refusals = new Counter({ name: 'kestrel_aggregator_ingest_refused_total', help: 'Agent streams refused because the peer did not prove the node it named', labelNames: ['reason'], registers });
     this.agentsConnected = new Gauge({ name: 'kestrel_aggregator_agents_connected', help: 'Agent streams open now', registers });
     this.log = new RateLimitedLog(logger);
   }
 
+  /** Logged once per peer and reason for a while: a misconfigured agent retries, and must not flood the log. */
+  refused(reason: string, peer: string, node: string, detail: string): void {
+    this.refusals.inc({ reason });
+    this.log.warn(`refused:${reason}:${peerHost(peer)}`, 'agent refused', { reason, peer, node, detail });
+  }
+
   protocolError(reason: string, peer: string, detail: string): void {
     this.protocolErrors.inc({ reason });
-    this.log.warn(`${reason}:${peer}`, 'agent stream refused', { reason, peer, detail });
+    this.log.warn(`${reason}:${peerHost(peer)}`, 'agent stream refused', { reason, peer, detail });
   }
 }
+
+/** The peer without its port: a reconnecting agent gets a new port each time but is the same peer. */
+const peerHost = (peer: string): string => (peer.lastIndexOf(':') > 0 ? peer.slice(0, peer.lastIndexOf(':')) : peer);

@@ -3,12 +3,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createLogger, createRegistry } from '@kestrel/core';
-import { AgentMessage, LogChunk, type AggregatorMessage } from '@kestrel/proto/ingest/v1';
-import type { PodLogs } from '@kestrel/proto/cloud/v1';
-import type { CallContext } from 'nice-grpc';
+import { AgentMessage, BatchContent, Encoding, LogChunk, type AggregatorMessage } from '@kestrel/proto/ingest/v1';
+import { NodeConditionChange, type PodLogs } from '@kestrel/proto/cloud/v1';
+import { Metadata, Status, type CallContext } from 'nice-grpc';
 import { ReplayFilter } from '../pipeline/replay-filter.js';
 import { IngestEvents } from './events.js';
-import { IngestService, type PodLogsSink } from './service.js';
+import type { AgentIdentityCheck } from './identity.js';
+import { IngestService, type IngestSink } from './service.js';
 
 interface Submitted {
   logs: PodLogs;
@@ -17,22 +18,42 @@ interface Submitted {
 
 function fakeUplink() {
   const submitted: Submitted[] = [];
-  const sink: PodLogsSink = {
-    async submit(logs) {
+  const conditions: NodeConditionChange[] = [];
+  const sink: IngestSink = {
+    async submitLogs(logs) {
       let deliver!: () => void;
       const delivered = new Promise<void>((resolve) => (deliver = resolve));
       submitted.push({ logs, deliver });
       return { delivered };
     },
+    async submitNodeCondition(change) {
+      conditions.push(change);
+      return { delivered: Promise.resolve() };
+    },
   };
-  return { sink, submitted };
+  return { sink, submitted, conditions };
 }
 
-function service(sink: PodLogsSink) {
+/** Accepts a stream when the peer's metadata names the node it claims (what a real check proves cryptographically). */
+const metadataIdentity: AgentIdentityCheck = {
+  async verify(call, claimed) {
+    const proven = call.metadata.get('test-node');
+    return proven === claimed ? { accepted: true, node: claimed, subject: `test:${claimed}` } : { accepted: false, status: Status.PERMISSION_DENIED, reason: 'wrong_node', message: `peer proves ${proven}, not ${claimed}` };
+  },
+};
+
+function service(sink: IngestSink, registry = createRegistry('t', false)) {
   const logger = createLogger('test', 'error');
   logger.silent = true;
-  return new IngestService('agg-0', sink, new ReplayFilter(1000), { maxEntries: 1000, maxBytes: 1 << 20 }, new IngestEvents(createRegistry('t', false), logger), logger);
+  return new IngestService('agg-0', sink, new ReplayFilter(1000), { maxEntries: 1000, maxBytes: 1 << 20, maxBatchContentBytes: 1 << 20 }, metadataIdentity, new IngestEvents(registry, logger), logger);
 }
+
+const batch = (sequence: number, logs: LogChunk[], nodeConditions: NodeConditionChange[] = []) => ({
+  sequence,
+  encoding: Encoding.ENCODING_NONE,
+  content: Buffer.from(BatchContent.encode({ logs, nodeConditions }).finish()),
+  records: logs.reduce((n, c) => n + c.lines.length, 0),
+});
 
 const chunk = (first: number, count: number) =>
   LogChunk.fromPartial({
@@ -45,14 +66,18 @@ const chunk = (first: number, count: number) =>
   });
 
 /** An agent's side of the stream: messages pushed in by the test, open until closed. */
-function agentSide(node = 'node-a') {
+function agentSide(node = 'node-a', proven = node) {
   const queue: AgentMessage[] = [AgentMessage.fromPartial({ message: { $case: 'hello', value: { nodeName: node, agentVersion: 't', instanceId: 'i' } } })];
   let wake: (() => void) | undefined;
   let closed = false;
   const controller = new AbortController();
   return {
-    send(sequence: number, logs: LogChunk[]) {
-      queue.push(AgentMessage.fromPartial({ message: { $case: 'batch', value: { sequence, logs } } }));
+    send(sequence: number, logs: LogChunk[], nodeConditions: NodeConditionChange[] = []) {
+      queue.push(AgentMessage.fromPartial({ message: { $case: 'batch', value: batch(sequence, logs, nodeConditions) } }));
+      wake?.();
+    },
+    sendRaw(message: AgentMessage) {
+      queue.push(message);
       wake?.();
     },
     close() {
@@ -60,7 +85,7 @@ function agentSide(node = 'node-a') {
       controller.abort();
       wake?.();
     },
-    context: { peer: `127.0.0.1:${node}`, signal: controller.signal } as unknown as CallContext,
+    context: { peer: `127.0.0.1:${node}`, signal: controller.signal, metadata: Metadata({ 'test-node': proven }) } as unknown as CallContext,
     requests: (async function* () {
       for (;;) {
         while (queue.length > 0) yield queue.shift()!;
@@ -146,5 +171,44 @@ test('a chunk with no new lines but the end of a finished container stream is fo
   submitted[1]!.deliver();
   assert.deepEqual((await responses.next()).value?.message, { $case: 'ack', value: { sequence: 1 } });
   assert.deepEqual((await responses.next()).value?.message, { $case: 'ack', value: { sequence: 2 } });
+  agent.close();
+});
+
+test('a peer that cannot prove the node it names is refused before anything is read, and counted', async () => {
+  const { sink, submitted } = fakeUplink();
+  const registry = createRegistry('t', false);
+  const agent = agentSide('node-b', 'node-a');
+  agent.send(1, [chunk(1, 3)]);
+  const responses = service(sink, registry).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
+  await assert.rejects(responses.next(), (err: { code?: number }) => err.code === Status.PERMISSION_DENIED);
+  assert.equal(submitted.length, 0);
+  assert.match(await registry.metrics(), /kestrel_aggregator_ingest_refused_total\{reason="wrong_node"[^}]*\} 1/);
+  agent.close();
+});
+
+test("node condition changes are passed on for the agent's own node only", async () => {
+  const { sink, conditions } = fakeUplink();
+  const registry = createRegistry('t', false);
+  const agent = agentSide('node-a');
+  const responses = service(sink, registry).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
+  await responses.next();
+  const change = (name: string) => NodeConditionChange.fromPartial({ name, uid: `uid-${name}`, conditions: [{ type: 'Ready', status: 'False' }] });
+  agent.send(1, [], [change('node-a'), change('node-z')]);
+  assert.deepEqual((await responses.next()).value?.message, { $case: 'ack', value: { sequence: 1 } });
+  assert.deepEqual(conditions.map((c) => c.name), ['node-a']);
+  assert.match(await registry.metrics(), /kestrel_aggregator_ingest_protocol_errors_total\{reason="foreign_node_condition"[^}]*\} 1/);
+  agent.close();
+});
+
+test('a batch whose content does not decode ends the stream with INVALID_ARGUMENT and is counted', async () => {
+  const { sink, submitted } = fakeUplink();
+  const registry = createRegistry('t', false);
+  const agent = agentSide();
+  const responses = service(sink, registry).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
+  await responses.next();
+  agent.sendRaw(AgentMessage.fromPartial({ message: { $case: 'batch', value: { sequence: 1, encoding: Encoding.ENCODING_GZIP, content: Buffer.from('garbage'), records: 1 } } }));
+  await assert.rejects(responses.next(), (err: { code?: number }) => err.code === Status.INVALID_ARGUMENT);
+  assert.equal(submitted.length, 0);
+  assert.match(await registry.metrics(), /kestrel_aggregator_ingest_protocol_errors_total\{reason="undecodable_batch"[^}]*\} 1/);
   agent.close();
 });

@@ -10,17 +10,29 @@
 //
 // A batch whose lines were all forwarded before (an agent resending after a reconnect) is acknowledged only once
 // what was forwarded for those files is delivered too.
+//
+// Who may speak: after the Hello, the identity check must confirm that the peer runs on the node it names (an agent
+// cannot speak for another node); node condition changes must name that node too.
 import { AsyncQueue, type Logger } from '@kestrel/core';
-import type { AggregatorMessage, AgentMessage, Batch, IngestServiceImplementation } from '@kestrel/proto/ingest/v1';
-import type { PodLogs } from '@kestrel/proto/cloud/v1';
+import type { AggregatorMessage, AgentMessage, BatchContent, IngestServiceImplementation } from '@kestrel/proto/ingest/v1';
+import { BatchContentError, openBatch } from '@kestrel/proto/ingest/v1/codec';
+import type { NodeConditionChange, PodLogs } from '@kestrel/proto/cloud/v1';
 import { ServerError, Status, type CallContext } from 'nice-grpc';
 import { ReplayFilter } from '../pipeline/replay-filter.js';
 import { toPodLogs, type PodLogsLimits } from '../pipeline/pod-logs.js';
 import type { IngestEvents } from './events.js';
+import type { AgentIdentityCheck } from './identity.js';
 
-export interface PodLogsSink {
+export interface IngestSink {
   /** Accepts a PodLogs once there is room; `delivered` settles when it is safe to acknowledge. */
-  submit(logs: PodLogs, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
+  submitLogs(logs: PodLogs, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
+  /** Accepts a node condition change (StreamEvents) once there is room. */
+  submitNodeCondition(change: NodeConditionChange, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
+}
+
+export interface IngestLimits extends PodLogsLimits {
+  /** A batch's content may inflate to at most this many bytes (a zip bomb is refused, not inflated). */
+  maxBatchContentBytes: number;
 }
 
 /** Batches of one agent stream submitted and not yet acknowledged, at most (the agent's own bound is smaller). */
@@ -29,12 +41,18 @@ const MAX_PENDING_ACKS = 4096;
 export interface AgentView {
   node: string;
   peer: string;
+  subject: string;
   instanceId: string;
   version: string;
   connectedAt: string;
   batches: number;
   lines: number;
+  nodeConditions: number;
+  /** Batches received and not yet acknowledged (waiting for the uplink's delivery). */
+  unacknowledged: number;
   lastBatchAt: string | null;
+  /** Age of the newest line of the last batch when it arrived (write time to arrival), in ms. */
+  lagMs: number | null;
 }
 
 export class IngestService implements IngestServiceImplementation {
@@ -45,9 +63,10 @@ export class IngestService implements IngestServiceImplementation {
 
   constructor(
     private readonly aggregatorId: string,
-    private readonly sink: PodLogsSink,
+    private readonly sink: IngestSink,
     private readonly replays: ReplayFilter,
-    private readonly limits: PodLogsLimits,
+    private readonly limits: IngestLimits,
+    private readonly identity: AgentIdentityCheck,
     private readonly events: IngestEvents,
     private readonly logger: Logger,
   ) {}
@@ -66,16 +85,25 @@ export class IngestService implements IngestServiceImplementation {
       throw new ServerError(Status.INVALID_ARGUMENT, 'the first message must be Hello with node_name');
     }
     const node = hello.value.nodeName;
+    const verdict = await this.identity.verify({ peer, metadata: context.metadata }, node);
+    if (!verdict.accepted) {
+      this.events.refused(verdict.reason, peer, node, verdict.message);
+      throw new ServerError(verdict.status, verdict.message);
+    }
     const id = this.nextId++;
     const view: AgentView = {
       node,
       peer,
+      subject: verdict.subject,
       instanceId: hello.value.instanceId,
       version: hello.value.agentVersion,
       connectedAt: new Date().toISOString(),
       batches: 0,
       lines: 0,
+      nodeConditions: 0,
+      unacknowledged: 0,
       lastBatchAt: null,
+      lagMs: null,
     };
     this.agents.set(id, view);
     this.events.agentsConnected.inc();
@@ -89,14 +117,25 @@ export class IngestService implements IngestServiceImplementation {
             this.events.protocolError('unexpected_message', peer, `unexpected ${m?.$case ?? 'empty'} message after Hello`);
             throw new ServerError(Status.INVALID_ARGUMENT, 'only Batch messages may follow Hello');
           }
+          let content: BatchContent;
+          try {
+            content = await openBatch(m.value, this.limits.maxBatchContentBytes);
+          } catch (err) {
+            if (!(err instanceof BatchContentError)) throw err;
+            this.events.protocolError('undecodable_batch', peer, err.message);
+            throw new ServerError(Status.INVALID_ARGUMENT, err.message);
+          }
+          view.unacknowledged++;
           // An array, not a promise: an async function cannot resolve to a pending promise.
-          const waits = await this.handleBatch(view, m.value, context.signal);
+          const waits = await this.handleBatch(view, content, context.signal);
           const delivered = Promise.all(waits).then(() => undefined);
           delivered.catch(() => undefined); // awaited below, in order; a failure must not count as unhandled meanwhile
           await acks.push({ sequence: m.value.sequence, delivered }, context.signal);
         }
         acks.close();
       } catch (err) {
+        // The agent's side failed: oversized (RESOURCE_EXHAUSTED from grpc-js) or undecodable messages end here.
+        if (!(err instanceof ServerError) && !context.signal.aborted) this.events.protocolError(streamErrorReason(err), peer, err instanceof Error ? err.message : String(err));
         acks.fail(err);
       }
     })();
@@ -104,6 +143,7 @@ export class IngestService implements IngestServiceImplementation {
       yield { message: { $case: 'welcome', value: { aggregatorId: this.aggregatorId } } };
       for await (const pending of acks) {
         await pending.delivered;
+        view.unacknowledged--;
         view.batches++;
         view.lastBatchAt = new Date().toISOString();
         this.events.batchesAcked.inc();
@@ -119,12 +159,23 @@ export class IngestService implements IngestServiceImplementation {
     }
   }
 
-  /** Submits a batch's new lines; resolves (once submitted) to the promise of their delivery. */
-  private async handleBatch(agent: AgentView, batch: Batch, signal: AbortSignal): Promise<Promise<void>[]> {
+  /** Submits a batch's new lines and node conditions; resolves (once submitted) to the promises of their delivery. */
+  private async handleBatch(agent: AgentView, batch: BatchContent, signal: AbortSignal): Promise<Promise<void>[]> {
     const node = agent.node;
     const now = new Date();
     const waits: Promise<void>[] = [];
+    for (const change of batch.nodeConditions) {
+      if (change.name !== node) {
+        this.events.protocolError('foreign_node_condition', agent.peer, `node condition change for ${change.name} from the agent of ${node}: dropped`);
+        continue;
+      }
+      agent.nodeConditions++;
+      waits.push((await this.sink.submitNodeCondition(change, signal)).delivered);
+    }
+    let newest = 0;
     for (const chunk of batch.logs) {
+      const last = chunk.lines[chunk.lines.length - 1]?.timestamp;
+      if (last && last.seconds * 1000 > newest) newest = last.seconds * 1000 + Math.floor(last.nanos / 1e6);
       const key = ReplayFilter.key(node, chunk.file);
       const fresh = chunk.lines.filter((l) => this.replays.isNew(key, l.endOffset));
       this.events.linesReceived.inc(chunk.lines.length);
@@ -140,7 +191,7 @@ export class IngestService implements IngestServiceImplementation {
       agent.lines += fresh.length;
       const chunkDeliveries: Promise<void>[] = [];
       for (const message of toPodLogs(node, chunk, fresh, this.limits, now)) {
-        const accepted = await this.sink.submit(message, signal);
+        const accepted = await this.sink.submitLogs(message, signal);
         chunkDeliveries.push(accepted.delivered);
       }
       if (fresh.length > 0) this.replays.advance(key, fresh[fresh.length - 1]!.endOffset);
@@ -148,6 +199,7 @@ export class IngestService implements IngestServiceImplementation {
       this.trackUndelivered(key, delivered);
       waits.push(delivered);
     }
+    if (newest > 0) agent.lagMs = Math.max(0, now.getTime() - newest);
     return waits;
   }
 
@@ -158,4 +210,13 @@ export class IngestService implements IngestServiceImplementation {
     };
     delivered.then(forget, forget);
   }
+}
+
+/** A metric label for a failed agent stream (gRPC status names where grpc-js gives one). */
+function streamErrorReason(err: unknown): string {
+  const code = (err as { code?: unknown })?.code;
+  if (code === Status.RESOURCE_EXHAUSTED) return 'message_too_large';
+  if (code === Status.INTERNAL) return 'undecodable_message';
+  if (code === Status.CANCELLED) return 'cancelled';
+  return 'stream_error';
 }

@@ -23,6 +23,39 @@ export const protobufFileName = "kestrel/ingest/v1/ingest.proto";
  * replica) and the aggregator drops the replay by (node, file identity, offset).
  */
 
+export enum Encoding {
+  ENCODING_NONE = 0,
+  ENCODING_GZIP = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function encodingFromJSON(object: any): Encoding {
+  switch (object) {
+    case 0:
+    case "ENCODING_NONE":
+      return Encoding.ENCODING_NONE;
+    case 1:
+    case "ENCODING_GZIP":
+      return Encoding.ENCODING_GZIP;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Encoding.UNRECOGNIZED;
+  }
+}
+
+export function encodingToJSON(object: Encoding): string {
+  switch (object) {
+    case Encoding.ENCODING_NONE:
+      return "ENCODING_NONE";
+    case Encoding.ENCODING_GZIP:
+      return "ENCODING_GZIP";
+    case Encoding.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface AgentMessage {
   message?: { $case: "hello"; value: Hello } | { $case: "batch"; value: Batch } | undefined;
 }
@@ -44,8 +77,19 @@ export interface Welcome {
 }
 
 export interface Batch {
-  /** Increases by one per batch within one stream; acknowledged individually. */
+  /** Increases by one per batch within one agent process; acknowledged individually. */
   sequence: number;
+  /**
+   * An encoded BatchContent, compressed as `encoding` says. Compressed by the agent rather than by gRPC because the
+   * agent keeps exactly these bytes until the Ack (for resending): its in-flight window costs compressed bytes.
+   */
+  encoding: Encoding;
+  content: Buffer;
+  /** Log lines and node condition changes in content, for accounting and limits before decoding. */
+  records: number;
+}
+
+export interface BatchContent {
   logs: LogChunk[];
   /**
    * Condition transitions of the agent's own node (the Node object's conditions plus the agent's own findings:
@@ -509,7 +553,7 @@ export const Welcome: MessageFns<Welcome> = {
 };
 
 function createBaseBatch(): Batch {
-  return { sequence: 0, logs: [], nodeConditions: [] };
+  return { sequence: 0, encoding: 0, content: Buffer.alloc(0), records: 0 };
 }
 
 export const Batch: MessageFns<Batch> = {
@@ -517,11 +561,14 @@ export const Batch: MessageFns<Batch> = {
     if (message.sequence !== 0) {
       writer.uint32(8).uint64(message.sequence);
     }
-    for (const v of message.logs) {
-      LogChunk.encode(v!, writer.uint32(18).fork()).join();
+    if (message.encoding !== 0) {
+      writer.uint32(16).int32(message.encoding);
     }
-    for (const v of message.nodeConditions) {
-      NodeConditionChange.encode(v!, writer.uint32(26).fork()).join();
+    if (message.content.length !== 0) {
+      writer.uint32(26).bytes(message.content);
+    }
+    if (message.records !== 0) {
+      writer.uint32(32).uint32(message.records);
     }
     return writer;
   },
@@ -548,15 +595,118 @@ export const Batch: MessageFns<Batch> = {
             continue;
           }
           case 2: {
-            if (tag !== 18) {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.encoding = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.content = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.records = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Batch {
+    return {
+      sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
+      encoding: isSet(object.encoding) ? encodingFromJSON(object.encoding) : 0,
+      content: isSet(object.content) ? Buffer.from(bytesFromBase64(object.content)) : Buffer.alloc(0),
+      records: isSet(object.records) ? globalThis.Number(object.records) : 0,
+    };
+  },
+
+  toJSON(message: Batch): unknown {
+    const obj: any = {};
+    if (message.sequence !== 0) {
+      obj.sequence = Math.round(message.sequence);
+    }
+    if (message.encoding !== 0) {
+      obj.encoding = encodingToJSON(message.encoding);
+    }
+    if (message.content.length !== 0) {
+      obj.content = base64FromBytes(message.content);
+    }
+    if (message.records !== 0) {
+      obj.records = Math.round(message.records);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Batch>): Batch {
+    return Batch.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Batch>): Batch {
+    const message = createBaseBatch();
+    message.sequence = object.sequence ?? 0;
+    message.encoding = object.encoding ?? 0;
+    message.content = object.content ?? Buffer.alloc(0);
+    message.records = object.records ?? 0;
+    return message;
+  },
+};
+
+function createBaseBatchContent(): BatchContent {
+  return { logs: [], nodeConditions: [] };
+}
+
+export const BatchContent: MessageFns<BatchContent> = {
+  encode(message: BatchContent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.logs) {
+      LogChunk.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.nodeConditions) {
+      NodeConditionChange.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchContent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchContent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
               break;
             }
 
             message.logs.push(LogChunk.decode(reader, reader.uint32()));
             continue;
           }
-          case 3: {
-            if (tag !== 26) {
+          case 2: {
+            if (tag !== 18) {
               break;
             }
 
@@ -575,9 +725,8 @@ export const Batch: MessageFns<Batch> = {
     }
   },
 
-  fromJSON(object: any): Batch {
+  fromJSON(object: any): BatchContent {
     return {
-      sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
       logs: globalThis.Array.isArray(object?.logs) ? object.logs.map((e: any) => LogChunk.fromJSON(e)) : [],
       nodeConditions: globalThis.Array.isArray(object?.nodeConditions)
         ? object.nodeConditions.map((e: any) => NodeConditionChange.fromJSON(e))
@@ -587,11 +736,8 @@ export const Batch: MessageFns<Batch> = {
     };
   },
 
-  toJSON(message: Batch): unknown {
+  toJSON(message: BatchContent): unknown {
     const obj: any = {};
-    if (message.sequence !== 0) {
-      obj.sequence = Math.round(message.sequence);
-    }
     if (message.logs?.length) {
       obj.logs = message.logs.map((e) => LogChunk.toJSON(e));
     }
@@ -601,12 +747,11 @@ export const Batch: MessageFns<Batch> = {
     return obj;
   },
 
-  create(base?: DeepPartial<Batch>): Batch {
-    return Batch.fromPartial(base ?? {});
+  create(base?: DeepPartial<BatchContent>): BatchContent {
+    return BatchContent.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<Batch>): Batch {
-    const message = createBaseBatch();
-    message.sequence = object.sequence ?? 0;
+  fromPartial(object: DeepPartial<BatchContent>): BatchContent {
+    const message = createBaseBatchContent();
     message.logs = object.logs?.map((e) => LogChunk.fromPartial(e)) || [];
     message.nodeConditions = object.nodeConditions?.map((e) => NodeConditionChange.fromPartial(e)) || [];
     return message;
@@ -1463,6 +1608,14 @@ export interface IngestServiceClient<CallOptionsExt = {}> {
     request: AsyncIterable<DeepPartial<AgentMessage>>,
     options?: CallOptions & CallOptionsExt,
   ): AsyncIterable<AggregatorMessage>;
+}
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

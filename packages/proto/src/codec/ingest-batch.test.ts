@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { Encoding } from '../gen/kestrel/ingest/v1/ingest.js';
+import { BatchContentError, openBatch, sealBatch } from './ingest-batch.js';
+
+const content = {
+  logs: [
+    {
+      namespace: 'ns',
+      podName: 'p',
+      podUid: 'u',
+      containerName: 'c',
+      restartCount: 0,
+      file: { device: 1, inode: 2, fingerprint: 3 },
+      lines: Array.from({ length: 50 }, (_, i) => ({ timestamp: { seconds: 1, nanos: i }, stream: 'stdout', message: `GET /items/${i} 200`, offset: i * 40, endOffset: (i + 1) * 40, lineNumber: i + 1, parseError: false, truncated: false, level: '', errorInfo: undefined })),
+      previousContainer: false,
+      streamComplete: false,
+      lastLineNumber: 50,
+      ownerReferences: [],
+    },
+  ],
+  nodeConditions: [],
+};
+
+test('a sealed batch opens to the same content, compressed or not, and counts its records', async () => {
+  for (const compress of [true, false]) {
+    const batch = await sealBatch(7, content, compress);
+    assert.equal(batch.sequence, 7);
+    assert.equal(batch.records, 50);
+    assert.equal(batch.encoding, compress ? Encoding.ENCODING_GZIP : Encoding.ENCODING_NONE);
+    const opened = await openBatch(batch, 1 << 20);
+    assert.deepEqual(opened.logs[0]!.lines.map((l) => l.message), content.logs[0]!.lines.map((l) => l.message));
+  }
+  const plain = await sealBatch(1, content, false);
+  const packed = await sealBatch(1, content, true);
+  assert.ok(packed.content.length < plain.content.length / 2, `gzip should shrink repetitive log lines (${packed.content.length} vs ${plain.content.length})`);
+});
+
+test('garbage content, an unknown encoding and a zip bomb are refused with a clear error', async () => {
+  await assert.rejects(openBatch({ sequence: 1, encoding: Encoding.ENCODING_GZIP, content: Buffer.from('not gzip'), records: 1 }, 1 << 20), BatchContentError);
+  await assert.rejects(openBatch({ sequence: 2, encoding: Encoding.ENCODING_NONE, content: Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff]), records: 1 }, 1 << 20), BatchContentError);
+  await assert.rejects(openBatch({ sequence: 3, encoding: 9 as Encoding, content: Buffer.alloc(0), records: 0 }, 1 << 20), /unknown encoding 9/);
+  const bomb = await promisify(zlib.gzip)(Buffer.alloc(8 << 20));
+  await assert.rejects(openBatch({ sequence: 4, encoding: Encoding.ENCODING_GZIP, content: bomb, records: 1 }, 1 << 20), /within 1048576 bytes/);
+});
