@@ -54,6 +54,8 @@ export class IngestRecorder {
     this.address = `127.0.0.1:${port}`;
   }
 
+  private chain = Promise.resolve();
+
   private record(call: grpc.ServerDuplexStream<AgentMessage, AggregatorMessage>, instance: string, sequence: number, content: BatchContent): void {
     const acked = this.acked.get(instance) ?? new Map<string, number>();
     this.acked.set(instance, acked);
@@ -72,8 +74,6 @@ export class IngestRecorder {
   private handle(call: grpc.ServerDuplexStream<AgentMessage, AggregatorMessage>): void {
     this.calls.add(call);
     let instance = '';
-    // Batches are decoded off the event loop; a chain keeps their records and Acks in arrival order.
-    let chain = Promise.resolve();
     call.on('data', (m: AgentMessage) => {
       const msg = m.message;
       if (msg?.$case === 'hello') {
@@ -85,7 +85,9 @@ export class IngestRecorder {
       if (msg?.$case !== 'batch' || this.partitioned) return; // lost in the partition: not recorded, not acknowledged
       const batch = msg.value;
       const opened = openBatch(batch, 64 << 20);
-      chain = chain.then(async () => this.record(call, instance, batch.sequence, await opened)).catch((err: Error) => void call.destroy(err));
+      // Decoded off the event loop; one chain for all calls keeps records and Acks in arrival order, also across an
+      // old call still being decoded and the agent's new one.
+      this.chain = this.chain.then(async () => this.record(call, instance, batch.sequence, await opened)).catch((err: Error) => void call.destroy(err));
     });
     const forget = () => this.calls.delete(call);
     call.on('end', () => {

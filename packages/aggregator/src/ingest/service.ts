@@ -14,7 +14,7 @@
 // Who may speak: after the Hello, the identity check must confirm that the peer runs on the node it names (an agent
 // cannot speak for another node); node condition changes must name that node too.
 import { AsyncQueue, type Logger } from '@kestrel/core';
-import type { AggregatorMessage, AgentMessage, BatchContent, IngestServiceImplementation } from '@kestrel/proto/ingest/v1';
+import type { AggregatorMessage, AgentMessage, BatchContent, IngestServiceImplementation, LogChunk } from '@kestrel/proto/ingest/v1';
 import { BatchContentError, openBatch } from '@kestrel/proto/ingest/v1/codec';
 import type { NodeConditionChange, PodLogs } from '@kestrel/proto/cloud/v1';
 import { ServerError, Status, type CallContext } from 'nice-grpc';
@@ -59,6 +59,8 @@ export class IngestService implements IngestServiceImplementation {
   private readonly agents = new Map<number, AgentView>();
   /** Per file (node + identity): the delivery of the latest lines forwarded and not yet delivered. */
   private readonly undelivered = new Map<string, Promise<void>>();
+  /** Per file: the submission in progress (submissions of one file are serialized across streams). */
+  private readonly submitting = new Map<string, Promise<void>>();
   private nextId = 1;
 
   constructor(
@@ -177,30 +179,48 @@ export class IngestService implements IngestServiceImplementation {
       const last = chunk.lines[chunk.lines.length - 1]?.timestamp;
       if (last && last.seconds * 1000 > newest) newest = last.seconds * 1000 + Math.floor(last.nanos / 1e6);
       const key = ReplayFilter.key(node, chunk.file);
-      const fresh = chunk.lines.filter((l) => this.replays.isNew(key, l.endOffset));
-      this.events.linesReceived.inc(chunk.lines.length);
-      if (fresh.length < chunk.lines.length) {
-        this.events.linesReplayed.inc(chunk.lines.length - fresh.length);
-        // Lines sent before: acknowledge them only once what was forwarded for this file is delivered.
-        const earlier = this.undelivered.get(key);
-        if (earlier) waits.push(earlier);
+      // One file's lines are submitted by one stream at a time: an agent that reconnects while its old stream is
+      // still being served must neither forward a line twice nor forward newer lines before older ones.
+      const before = this.submitting.get(key);
+      let release!: () => void;
+      const mine = new Promise<void>((resolve) => (release = resolve));
+      this.submitting.set(key, mine);
+      try {
+        if (before) await before;
+        const delivered = await this.submitChunk(agent, key, chunk, now, signal, waits);
+        if (delivered) waits.push(delivered);
+      } finally {
+        release();
+        if (this.submitting.get(key) === mine) this.submitting.delete(key);
       }
-      // A chunk without new lines still matters when it says the stream ended (a finished container whose last
-      // lines were sent before): the cloud gets an empty PodLogs with stream_complete.
-      if (fresh.length === 0 && !chunk.streamComplete) continue;
-      agent.lines += fresh.length;
-      const chunkDeliveries: Promise<void>[] = [];
-      for (const message of toPodLogs(node, chunk, fresh, this.limits, now)) {
-        const accepted = await this.sink.submitLogs(message, signal);
-        chunkDeliveries.push(accepted.delivered);
-      }
-      if (fresh.length > 0) this.replays.advance(key, fresh[fresh.length - 1]!.endOffset);
-      const delivered = Promise.all(chunkDeliveries).then(() => undefined);
-      this.trackUndelivered(key, delivered);
-      waits.push(delivered);
     }
     if (newest > 0) agent.lagMs = Math.max(0, now.getTime() - newest);
     return waits;
+  }
+
+  /** Submits a chunk's new lines; returns the promise of their delivery (undefined when nothing was submitted). */
+  private async submitChunk(agent: AgentView, key: string, chunk: LogChunk, now: Date, signal: AbortSignal, waits: Promise<void>[]): Promise<Promise<void> | undefined> {
+    const fresh = chunk.lines.filter((l) => this.replays.isNew(key, l.endOffset));
+    this.events.linesReceived.inc(chunk.lines.length);
+    if (fresh.length < chunk.lines.length) {
+      this.events.linesReplayed.inc(chunk.lines.length - fresh.length);
+      // Lines sent before: acknowledge them only once what was forwarded for this file is delivered.
+      const earlier = this.undelivered.get(key);
+      if (earlier) waits.push(earlier);
+    }
+    // A chunk without new lines still matters when it says the stream ended (a finished container whose last
+    // lines were sent before): the cloud gets an empty PodLogs with stream_complete.
+    if (fresh.length === 0 && !chunk.streamComplete) return undefined;
+    agent.lines += fresh.length;
+    const chunkDeliveries: Promise<void>[] = [];
+    for (const message of toPodLogs(agent.node, chunk, fresh, this.limits, now)) {
+      const accepted = await this.sink.submitLogs(message, signal);
+      chunkDeliveries.push(accepted.delivered);
+    }
+    if (fresh.length > 0) this.replays.advance(key, fresh[fresh.length - 1]!.endOffset);
+    const delivered = Promise.all(chunkDeliveries).then(() => undefined);
+    this.trackUndelivered(key, delivered);
+    return delivered;
   }
 
   private trackUndelivered(key: string, delivered: Promise<void>): void {
