@@ -1,6 +1,7 @@
 // The agent's settings: environment variables KESTREL_AGENT_* (set by the chart) or flags (local runs).
 import os from 'node:os';
 import { boolean, byteSize, duration, hostPort, integer, list, loadConfig, logLevel, z } from '@kestrel/core';
+import { nodeSourceSettings } from './sources/node/config.js';
 
 /** A list of globs; "none" (or ",") for an empty list where the default is not empty. */
 const globs = () => list().transform((items) => (items.length === 1 && items[0] === 'none' ? [] : items));
@@ -60,6 +61,7 @@ export const agentSchema = z
     maxInFlightBatches: integer(1, 100_000).prefault('1024'),
     maxInFlightBytes: byteSize().prefault('32MiB'),
     compression: boolean().prefault('true'),
+    ...nodeSourceSettings,
     httpListen: hostPort().prefault('0.0.0.0:9102'),
     adminSocket: z.string().min(1).prefault('/tmp/kestrel-agent.sock'),
     logLevel: logLevel().prefault('info'),

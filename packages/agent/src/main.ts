@@ -20,8 +20,11 @@ import { PREFIX, loadAgentConfig } from './config.js';
 import { ForwarderEvents } from './forwarder/events.js';
 import { Forwarder } from './forwarder/index.js';
 import type { LinkCredentials } from './forwarder/link.js';
+import type { OwnerReference } from '@kestrel/proto/cloud/v1';
 import { CriLogEvents } from './sources/cri-logs/events.js';
 import { CriLogSource } from './sources/cri-logs/index.js';
+import { nodeSourceOptionsFrom } from './sources/node/config.js';
+import { NodeSource } from './sources/node/index.js';
 
 const VERSION = '0.1.0';
 
@@ -52,6 +55,9 @@ async function runAgent(argv: readonly string[]): Promise<void> {
       : { ca: fs.readFileSync(config.tlsCaFile), tokenFile: config.tokenFile };
   const aggregators = config.aggregatorAddress?.join(',') ?? `file ${config.aggregatorAddressFile}`;
 
+  const nodeOptions = await exitOnConfigError(() => nodeSourceOptionsFrom(config));
+  // The node source's pod watch gives PodLogs their owners; its condition changes ride in the forwarder's batches.
+  let ownersOf: (podUid: string) => OwnerReference[] = () => [];
   const criEvents = new CriLogEvents(registry, logger);
   const forwarderEvents = new ForwarderEvents(registry, logger);
   const forwarder = new Forwarder(
@@ -63,6 +69,7 @@ async function runAgent(argv: readonly string[]): Promise<void> {
       resolveIntervalMs: config.aggregatorResolveInterval,
       maxInFlightBatches: config.maxInFlightBatches,
       maxInFlightBytes: config.maxInFlightBytes,
+      ownersOf: (podUid) => ownersOf(podUid),
       compression: config.compression,
       maxLines: config.batchMaxLines,
       maxBytes: config.batchMaxSize,
@@ -104,6 +111,9 @@ async function runAgent(argv: readonly string[]): Promise<void> {
     logger,
   );
 
+  const node = new NodeSource(nodeOptions, forwarder, { registry, logger });
+  ownersOf = (podUid) => node.ownersOf(podUid);
+
   const http = await startHttpServer({
     host: config.httpListen.slice(0, config.httpListen.lastIndexOf(':')).replace(/^\[|\]$/g, ''),
     port: Number(config.httpListen.slice(config.httpListen.lastIndexOf(':') + 1)),
@@ -113,17 +123,20 @@ async function runAgent(argv: readonly string[]): Promise<void> {
   const admin = await startAdminServer(config.adminSocket, {
     status: () => statusView(config.nodeName, VERSION, aggregators, source, forwarder),
     conn: () => connView(config.nodeName, forwarder),
+    node: () => node.view(),
     files: () => source.files(),
     losses: () => source.status().recentLosses,
   });
 
   const sending = forwarder.run(signal);
+  await node.start(signal);
   await source.start(signal);
   logger.info('kestrel-agent started', { node: config.nodeName, logRoot: config.logRoot, aggregator: aggregators, http: http.address, admin: config.adminSocket });
 
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   logger.info('stopping', { reason: String(signal.reason) });
   await source.stop();
+  await node.stop();
   await sending;
   tls?.close();
   await admin.close();
@@ -157,6 +170,7 @@ async function main(): Promise<void> {
         status: { help: 'connection to the aggregator and the files followed', render: renderStatus },
         conn: { help: 'the aggregator replicas in this node\'s order, the one in use, in flight, last ack, reconnects, resent batches', render: renderConn },
         files: { help: 'each tracked file: identity, checkpoint, size, lag, state', render: renderFiles },
+        node: { help: 'the node source: watches of the own Node and its pods, conditions last sent, pressure and filesystems', render: (r) => JSON.stringify(r, null, 2) },
         losses: { help: 'log data lost before it was read (recent), with bytes and reason', render: renderLosses },
       },
     });

@@ -46,6 +46,14 @@ export class DropOldestQueue<T> {
     return this.shift();
   }
 
+  /** Takes everything queued, oldest first (a consumer that sends in batches). */
+  takeAll(): T[] {
+    const all = this.items.slice(this.head);
+    this.items.length = 0;
+    this.head = 0;
+    return all;
+  }
+
   /** Drops everything queued (e.g. when leadership is lost), reporting each. */
   clear(): void {
     while (this.size > 0) this.onDrop(this.shift()!);

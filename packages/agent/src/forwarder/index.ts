@@ -151,8 +151,7 @@ export class Forwarder implements LogSink {
 
   private sealed(batch: OpenBatch): void {
     const sequence = this.nextSequence++;
-    const nodeConditions = this.conditions.peekAll();
-    this.conditions.clear();
+    const nodeConditions = this.conditions.takeAll();
     const entry: InFlight = {
       sequence,
       message: undefined,
@@ -175,6 +174,8 @@ export class Forwarder implements LogSink {
       this.windowBytes += entry.bytes;
       this.sendPending();
     });
+    // A batch that cannot be encoded is a bug; it must not stop the batches after it (the chain would stay rejected).
+    this.sealing = this.sealing.catch((err: unknown) => void this.logger.error('cannot encode a batch; it is not sent and its files do not advance', { sequence, error: err instanceof Error ? err.stack : String(err) }));
   }
 
   /** Writes every batch not yet on the current link, in order. */

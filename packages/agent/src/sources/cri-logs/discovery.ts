@@ -308,15 +308,23 @@ export class PodLogsDiscovery {
     if (this.stopped || c.pod.containers.get(c.name) !== c) return;
     // A listing is a readdir then a stat per file: a file renamed or deleted in between (the kubelet compressing
     // one: `.gz` renamed in, then the plain file deleted) would leave it out under both names, and a file
-    // missing from a listing is taken for deleted. Such a listing is done again.
+    // missing from a listing is taken for deleted. Such a listing is done again. So is one during which the log
+    // file names changed: the kubelet rotating `0.log` (renamed to `0.log.<time>`, a new `0.log` created) after
+    // the readdir and before the stat gives the new `0.log` and not the rotated name: the file being rotated
+    // would be under neither name, taken for deleted (and, not read yet, counted lost although it is not).
     let entries: LogFileEntry[] | null = null;
     for (let attempt = 0; attempt < LISTING_ATTEMPTS && entries === null; attempt++) {
+      const lastAttempt = attempt === LISTING_ATTEMPTS - 1;
       const names = await listDir(c.dir);
       if (names === null) {
         await this.containerGone(c);
         return;
       }
-      entries = await this.entriesOf(c.dir, names, attempt === LISTING_ATTEMPTS - 1);
+      entries = await this.entriesOf(c.dir, names, lastAttempt);
+      if (entries !== null && !lastAttempt) {
+        const after = await listDir(c.dir);
+        if (after === null || !sameLogNames(names, after)) entries = null;
+      }
     }
     if (this.stopped || entries === null) return;
     await this.listener.containerListed(c.dir, c.container, entries, this.initial, c.watcher !== undefined);
@@ -348,6 +356,14 @@ export class PodLogsDiscovery {
 
 /** Listings of a container folder tried before one that changed while listed is used as it is. */
 const LISTING_ATTEMPTS = 5;
+
+/** The same log file names in both folder listings (other names, e.g. the kubelet's `.gz.tmp`, do not count). */
+function sameLogNames(a: readonly string[], b: readonly string[]): boolean {
+  const logs = (names: readonly string[]) => names.filter((n) => parseLogFileName(n) !== null);
+  const x = logs(a);
+  const y = new Set(logs(b));
+  return x.length === y.size && x.every((n) => y.has(n));
+}
 
 /** Folder entries, or null when the folder is gone or not a folder. */
 async function listDir(dir: string): Promise<string[] | null> {
