@@ -212,3 +212,15 @@ test('a batch whose content does not decode ends the stream with INVALID_ARGUMEN
   assert.match(await registry.metrics(), /kestrel_aggregator_ingest_protocol_errors_total\{reason="undecodable_batch"[^}]*\} 1/);
   agent.close();
 });
+
+test('batches keep being submitted while earlier ones wait for delivery', async () => {
+  const { sink, submitted } = fakeUplink();
+  const agent = agentSide();
+  const responses = service(sink).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
+  await responses.next();
+  for (let i = 1; i <= 5; i++) agent.send(i, [chunk(i * 10, 3)]);
+  await eventually(() => submitted.length === 5);
+  for (const s of submitted) s.deliver();
+  for (let i = 1; i <= 5; i++) assert.deepEqual((await responses.next()).value?.message, { $case: 'ack', value: { sequence: i } });
+  agent.close();
+});

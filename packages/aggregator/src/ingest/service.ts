@@ -187,8 +187,8 @@ export class IngestService implements IngestServiceImplementation {
       this.submitting.set(key, mine);
       try {
         if (before) await before;
-        const delivered = await this.submitChunk(agent, key, chunk, now, signal, waits);
-        if (delivered) waits.push(delivered);
+        const submitted = await this.submitChunk(agent, key, chunk, now, signal, waits);
+        if (submitted) waits.push(submitted.delivered);
       } finally {
         release();
         if (this.submitting.get(key) === mine) this.submitting.delete(key);
@@ -198,8 +198,11 @@ export class IngestService implements IngestServiceImplementation {
     return waits;
   }
 
-  /** Submits a chunk's new lines; returns the promise of their delivery (undefined when nothing was submitted). */
-  private async submitChunk(agent: AgentView, key: string, chunk: LogChunk, now: Date, signal: AbortSignal, waits: Promise<void>[]): Promise<Promise<void> | undefined> {
+  /**
+   * Submits a chunk's new lines; resolves once submitted to the promise of their delivery (undefined when nothing
+   * was submitted), wrapped: an async function cannot resolve to a pending promise, it would wait for it.
+   */
+  private async submitChunk(agent: AgentView, key: string, chunk: LogChunk, now: Date, signal: AbortSignal, waits: Promise<void>[]): Promise<{ delivered: Promise<void> } | undefined> {
     const fresh = chunk.lines.filter((l) => this.replays.isNew(key, l.endOffset));
     this.events.linesReceived.inc(chunk.lines.length);
     if (fresh.length < chunk.lines.length) {
@@ -220,7 +223,7 @@ export class IngestService implements IngestServiceImplementation {
     if (fresh.length > 0) this.replays.advance(key, fresh[fresh.length - 1]!.endOffset);
     const delivered = Promise.all(chunkDeliveries).then(() => undefined);
     this.trackUndelivered(key, delivered);
-    return delivered;
+    return { delivered };
   }
 
   private trackUndelivered(key: string, delivered: Promise<void>): void {
