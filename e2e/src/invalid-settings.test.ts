@@ -11,6 +11,11 @@ const agentBase = {
   KESTREL_AGENT_TLS_CA_FILE: '/nonexistent/ca.crt',
 };
 
+/** The aggregator's required file settings (only checked for existence after the settings themselves). */
+const aggregatorFiles = Object.fromEntries(
+  ['INGEST_TLS_CERT_FILE', 'INGEST_TLS_KEY_FILE', 'INGEST_TLS_CA_FILE', 'CLOUD_CERT_FILE', 'CLOUD_KEY_FILE', 'CLOUD_CA_FILE', 'CLOUD_TOKEN_FILE'].map((k) => [`KESTREL_AGGREGATOR_${k}`, '/nonexistent/file']),
+);
+
 const cases: { name: string; program: string; args: string[]; env: Record<string, string>; line: RegExp }[] = [
   {
     name: 'agent with a duration that is not one',
@@ -53,6 +58,20 @@ const cases: { name: string; program: string; args: string[]; env: Record<string
     args: ['--logs-max-message-size', 'big'],
     env: {},
     line: /^invalid setting KESTREL_AGGREGATOR_LOGS_MAX_MESSAGE_SIZE \/ --logs-max-message-size: expected a size/,
+  },
+  {
+    name: 'aggregator with agentAuth=token but no Kubernetes access',
+    program: programs.aggregator,
+    args: ['--agent-auth', 'token', '--kubernetes-namespace', 'kestrel'],
+    env: aggregatorFiles,
+    line: /^invalid setting KESTREL_AGGREGATOR_AGENT_AUTH \/ --agent-auth: token needs Kubernetes access to review agents' tokens \(run in a cluster or set KESTREL_AGGREGATOR_KUBECONFIG \/ --kubeconfig\)$/,
+  },
+  {
+    name: 'aggregator with an agentAuth that is not a choice',
+    program: programs.aggregator,
+    args: [],
+    env: { ...aggregatorFiles, KESTREL_AGGREGATOR_AGENT_AUTH: 'password' },
+    line: /^invalid setting KESTREL_AGGREGATOR_AGENT_AUTH \/ --agent-auth: expected certificate or token/,
   },
   {
     name: 'cloud-dev serve with a bad heartbeat interval',

@@ -30,9 +30,16 @@ suffixed name ("-aggregator-receivers") stays a valid 63-character DNS label.
 {{- define "kestrel.internalTls.aggregatorSecretName" -}}
 {{- if .Values.internalTls.generate -}}{{ include "kestrel.aggregator.name" . }}-tls{{- else -}}{{ .Values.internalTls.existingAggregatorSecret }}{{- end -}}
 {{- end -}}
-{{- define "kestrel.internalTls.agentSecretName" -}}
-{{- if .Values.internalTls.generate -}}{{ include "kestrel.agent.name" . }}-tls{{- else -}}{{ .Values.internalTls.existingAgentSecret }}{{- end -}}
+{{/* The CA certificate agents verify the aggregators with (no key: a ConfigMap). */}}
+{{- define "kestrel.internalTls.caConfigMapName" -}}
+{{- if .Values.internalTls.generate -}}{{ include "kestrel.fullname" . }}-internal-ca-cert{{- else -}}{{ .Values.internalTls.existingCaConfigMap }}{{- end -}}
 {{- end -}}
+
+{{/*
+The audience of the agents' projected ServiceAccount tokens: the aggregator reviews them for it
+(KESTREL_AGGREGATOR_AGENT_TOKEN_AUDIENCE), so a token for the API server or another audience is refused.
+*/}}
+{{- define "kestrel.agentTokenAudience" -}}kestrel-aggregator{{- end -}}
 
 {{- define "kestrel.image" -}}
 {{- $root := index . 0 -}}{{- $repository := index . 1 -}}
@@ -85,8 +92,8 @@ imagePullSecrets:
 
 {{- define "kestrel.internalTls.validate" -}}
 {{- if not .Values.internalTls.generate -}}
-{{- if not (and .Values.internalTls.existingAggregatorSecret .Values.internalTls.existingAgentSecret) -}}
-{{- fail "internalTls: with internalTls.generate=false, set internalTls.existingAggregatorSecret and internalTls.existingAgentSecret (Secrets with keys tls.crt, tls.key, ca.crt)" -}}
+{{- if not (and .Values.internalTls.existingAggregatorSecret .Values.internalTls.existingCaConfigMap) -}}
+{{- fail "internalTls: with internalTls.generate=false, set internalTls.existingAggregatorSecret (a Secret with keys tls.crt, tls.key, ca.crt) and internalTls.existingCaConfigMap (a ConfigMap with key ca.crt)" -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -8,8 +8,20 @@ export const aggregatorSchema = z.object({
   ingestListen: hostPort().prefault('0.0.0.0:4800'),
   ingestTlsCertFile: z.string().min(1, 'expected the path of the ingest server certificate'),
   ingestTlsKeyFile: z.string().min(1, 'expected the path of the ingest server private key'),
-  ingestTlsCaFile: z.string().min(1, 'expected the path of the internal CA that signs agent certificates'),
+  ingestTlsCaFile: z.string().min(1, 'expected the path of the internal CA (it signs agent certificates with agentAuth=certificate)'),
   ingestMaxMessageSize: byteSize().prefault('16MiB'),
+  /**
+   * How an agent proves the node it speaks for (docs/transport.md): certificate = a client certificate of the internal
+   * CA whose CN is the node name (local runs, tests); token = a projected ServiceAccount token bound to the agent's
+   * pod, checked with a TokenReview (the chart's mode; needs Kubernetes access).
+   */
+  agentAuth: z.enum(['certificate', 'token'], { message: 'expected certificate or token' }).prefault('certificate'),
+  /** agentAuth=token: the audience of the agents' projected tokens. */
+  agentTokenAudience: z.string().min(1).prefault('kestrel-aggregator'),
+  /** agentAuth=token: the agents' ServiceAccount, in the aggregator's namespace (kubernetesNamespace). */
+  agentServiceAccount: z.string().min(1).prefault('kestrel-agent'),
+  /** agentAuth=token: how long a verdict on a token is reused before it is reviewed again. */
+  agentTokenCacheTtl: duration().prefault('60s'),
   cloudAddress: hostPort().prefault('grpc.platform.usekestrel.ai:443'),
   cloudServerName: z.string().optional(),
   cloudCertFile: z.string().min(1, 'expected the path of the cloud client certificate (tls.crt)'),
@@ -31,7 +43,7 @@ export const aggregatorSchema = z.object({
   cloudTokenSecret: z.string().min(1).prefault('kestrel-aggregator-cloud-token'),
   cloudTokenSecretKey: z.string().min(1).prefault('token'),
   cloudCertSecret: z.string().min(1).prefault('kestrel-aggregator-cloud-tls'),
-  /** The namespace of those Secrets; defaults to POD_NAMESPACE or the service account's namespace. */
+  /** The namespace of those Secrets (and of the agents with agentAuth=token); defaults to POD_NAMESPACE or the service account's namespace. */
   kubernetesNamespace: z.string().min(1).optional(),
   logsMaxEntriesPerMessage: integer(1, 100_000).prefault('1000'),
   logsMaxMessageSize: byteSize()

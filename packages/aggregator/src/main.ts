@@ -8,7 +8,6 @@ import {
   settingName,
   createRegistry,
   exitOnConfigError,
-  reloadingServerCredentials,
   runDebugCli,
   shutdownSignal,
   startAdminServer,
@@ -16,12 +15,14 @@ import {
   type Logger,
   type TlsReloader,
 } from '@kestrel/core';
-import { IngestServiceDefinition } from '@kestrel/proto/ingest/v1';
-import { createServer } from 'nice-grpc';
 import { renderAgents, renderStatus, statusView } from './admin/views.js';
 import { PREFIX, loadAggregatorConfig } from './config.js';
 import { IngestEvents } from './ingest/events.js';
+import { CertificateIdentityCheck } from './ingest/certificate-identity.js';
+import type { AgentIdentityCheck } from './ingest/identity.js';
 import { IngestService } from './ingest/service.js';
+import { kubeIdentityApi, TokenIdentityCheck } from './ingest/token-identity.js';
+import { IngestTransport } from './ingest/transport.js';
 import { ReplayFilter } from './pipeline/replay-filter.js';
 import { certificateFilesWriter, certificateSecretWriter, tokenFileWriter, tokenSecretWriter, type CertificateWriter, type TokenWriter } from './uplink/credential-writers.js';
 import { Uplink } from './uplink/index.js';
@@ -43,8 +44,21 @@ function watchTls(what: string, tls: TlsReloader, logger: Logger): TlsReloader {
 
 const setting = (key: string) => settingName(PREFIX, key);
 
+/** At shutdown, agent connections get this long to close after GOAWAY (agents move to another replica), then are cut. */
+const INGEST_SHUTDOWN_GRACE_MS = 5000;
+
 async function runAggregator(argv: readonly string[]): Promise<void> {
   const config = await exitOnConfigError(() => loadAggregatorConfig(argv));
+  // Agent identity (docs/transport.md): tokens are checked with the API server, in the aggregator's namespace.
+  const agentNamespace = podNamespace(config.kubernetesNamespace);
+  if (config.agentAuth === 'token' && !config.kubeconfig && !runningInCluster()) {
+    process.stderr.write(`invalid setting ${setting('agentAuth')}: token needs Kubernetes access to review agents' tokens (run in a cluster or set ${setting('kubeconfig')})\n`);
+    process.exit(2);
+  }
+  if (config.agentAuth === 'token' && !agentNamespace) {
+    process.stderr.write(`invalid setting ${setting('kubernetesNamespace')}: ${setting('agentAuth')}=token needs the namespace of the agents' ServiceAccount (set it, or POD_NAMESPACE)\n`);
+    process.exit(2);
+  }
   const logger = createLogger('kestrel-aggregator', config.logLevel);
   const registry = createRegistry('kestrel-aggregator');
   const signal = shutdownSignal();
@@ -165,24 +179,35 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
   if (cluster) uplink.informers = () => ({ synced: cluster.watch.informersSynced, total: cluster.watch.informersTotal });
 
   const ingestEvents = new IngestEvents(registry, logger);
+  const transport = new IngestTransport({
+    listen: config.ingestListen,
+    tls: ingestTls,
+    agentAuth: config.agentAuth,
+    maxReceiveMessageBytes: config.ingestMaxMessageSize,
+    registry,
+    logger,
+    // Oversized or undecodable messages: grpc-js ends those calls itself, the service never sees why.
+    onCallFailed: (reason, peer, details) => ingestEvents.protocolError(reason, peer, details),
+  });
+  const identity: AgentIdentityCheck =
+    config.agentAuth === 'token'
+      ? new TokenIdentityCheck(
+          { audience: config.agentTokenAudience, namespace: agentNamespace!, serviceAccount: config.agentServiceAccount, cacheTtlMs: config.agentTokenCacheTtl },
+          kubeIdentityApi(kubeConfig!),
+          registry,
+        )
+      : new CertificateIdentityCheck((peer) => transport.certificateOf(peer));
   const ingest = new IngestService(
     config.aggregatorId,
     { submitLogs: (logs, s) => uplink.submitLogs(logs, s), submitNodeCondition: (change, s) => uplink.submit({ $case: 'nodeConditionChange', value: change }, s) },
     new ReplayFilter(config.dedupeMaxFiles),
     { maxEntries: config.logsMaxEntriesPerMessage, maxBytes: config.logsMaxMessageSize, maxBatchContentBytes: config.ingestMaxMessageSize * 8 },
-    // Transitional: any certificate of the internal CA (the TLS layer requires one) may speak for any node.
-    { verify: async (_call, node) => ({ accepted: true, node, subject: 'internal CA certificate' }) },
+    identity,
     ingestEvents,
     logger,
   );
 
-  const server = createServer({
-    'grpc.max_receive_message_length': config.ingestMaxMessageSize,
-    'grpc.keepalive_time_ms': 60_000,
-    'grpc.keepalive_permit_without_calls': 1,
-  });
-  server.add(IngestServiceDefinition, ingest);
-  const ingestPort = await server.listen(config.ingestListen, reloadingServerCredentials(ingestTls, true));
+  const ingestPort = await transport.start(ingest);
 
   const { host, port } = splitHostPort(config.httpListen);
   const http = await startHttpServer({
@@ -202,6 +227,7 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
   const clusterRunning = cluster?.run(AbortSignal.any([signal, stopping.signal]));
   logger.info('kestrel-aggregator started', {
     ingest: `${splitHostPort(config.ingestListen).host}:${ingestPort}`,
+    agentAuth: config.agentAuth,
     cloud: config.cloudAddress,
     tenant: uplink.tenant,
     http: http.address,
@@ -213,7 +239,7 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
   logger.info('stopping', { reason: String(stop.reason) });
   await clusterRunning;
   await executors?.stop();
-  await server.shutdown();
+  await transport.stop(INGEST_SHUTDOWN_GRACE_MS);
   await uplinkRunning;
   uplink.close();
   ingestTls.close();

@@ -7,11 +7,12 @@
 // An unauthenticated connection never reaches a service implementation.
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import type { Logger } from '@kestrel/core';
+import { listenTls, type Logger } from '@kestrel/core';
 import { AutonpServerServiceDefinition } from '@kestrel/proto/server/v1';
 import { StreamServiceDefinition } from '@kestrel/proto/cloud/v1';
 import { CallAuthenticator } from './call-auth.js';
 import { CertificateRotation } from './cert-rotation.js';
+import { clientCertificateRefusal } from './client-certificates.js';
 import { RequestConsole } from './request-console.js';
 import { startControlSocket } from './control-socket.js';
 import { CloudControls } from './controls.js';
@@ -19,7 +20,6 @@ import { CloudDevEvents } from './events.js';
 import { grpcJsServiceDefinition, refusingImplementation, type ServiceDefinition } from './grpc-handlers.js';
 import type { CloudMaterial } from './layout.js';
 import { LogReplayFilter, rememberStored } from './log-replays.js';
-import { listenMtls, peerOf } from './mtls-listener.js';
 import { OpenStreams } from './open-streams.js';
 import { RecordStore, storeFile, type StreamName } from './record-store.js';
 import type { Refusal } from './refusals.js';
@@ -147,19 +147,18 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Run
   };
 
   const [host, port] = splitHostPort(options.listen);
-  const listener = await listenMtls({
+  const listener = await listenTls({
     host,
     port,
-    serverCertPem: material.serverCertPem,
-    serverKeyPem: material.serverKeyPem,
-    clientCaPem: material.caCertPem,
-    onConnection(socket, verdict) {
-      if (verdict.trusted) {
+    tls: { cert: material.serverCertPem, key: material.serverKeyPem, ca: material.caCertPem },
+    onConnection(socket, verdict, peer) {
+      if (verdict?.trusted) {
         services.injectConnection(socket);
         return;
       }
-      events.refused(verdict.refusal, { peer: peerOf(socket), detail: verdict.detail });
-      refusalInjector(verdict.refusal).injectConnection(socket);
+      const refusal = clientCertificateRefusal(verdict?.problem ?? 'missing');
+      events.refused(refusal, { peer, detail: verdict?.detail ?? 'no certificate asked for' });
+      refusalInjector(refusal).injectConnection(socket);
       setTimeout(() => socket.destroy(), REFUSED_CONNECTION_LIFETIME_MS).unref();
     },
     onHandshakeError: (err, peer) => events.tlsHandshakeFailed(err, peer),

@@ -10,3 +10,4 @@ export * from './tls-material.js';
 export * from './shutdown.js';
 export * from './async-queue.js';
 export * from './drop-oldest-queue.js';
+export * from './tls-listener.js';

@@ -3,13 +3,15 @@
 //   1. values.yaml and every value set in ci/*.yaml against values.schema.json;
 //   2. each value set rendered with chart-render, every manifest against the Kubernetes schema of its kind;
 //   3. the environment the chart gives each process, loaded by that process's own configuration schema;
-//   4. least privilege (RBAC, pod security) and the generated internal TLS, used in a real handshake;
+//   4. least privilege (RBAC, pod security), how agents prove their node (a bound token for the audience the
+//      aggregators review, no client certificate) and the generated internal TLS, used in a real handshake;
 //   5. broken copies of the default rendering are caught (the checks can fail);
 //   6. every broken value set in ci-invalid/*.yaml fails, with a message naming what its `# expect:` lines say;
 //   7. docs/install.md's values reference is what the schema generates (`--write-docs` rewrites it).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkAgentIdentity } from './agent-identity.js';
 import { generateValuesReference, replaceBlock } from './docs.js';
 import { checkInternalTls } from './internal-tls.js';
 import { validateManifest } from './manifests.js';
@@ -110,16 +112,17 @@ async function checkValueSet(file: string, base: Values, schema: SchemaCheck, re
   report(`${name}: RBAC is least privilege`, checkRbac(manifests, values, namespace, fullname));
   const defaults = get(given, 'agent', 'securityContext') === undefined && get(given, 'aggregator', 'securityContext') === undefined;
   report(`${name}: pods${defaults ? ' (default securityContexts)' : ''} are confined`, checkPodSecurity(manifests, { defaults }));
+  report(`${name}: agents prove their node with a pod-bound token the aggregators review, and hold no client certificate`, checkAgentIdentity(manifests));
 
   if (get(values, 'internalTls', 'generate') === true) {
     const problems = await checkInternalTls(manifests, {
       caSecret: `${fullname}-internal-ca`,
       aggregatorSecret: `${fullname}-aggregator-tls`,
-      agentSecret: `${fullname}-agent-tls`,
+      caConfigMap: `${fullname}-internal-ca-cert`,
       serverName: `${fullname}-aggregator.${namespace}.svc.${String(get(values, 'clusterDomain'))}`,
       certValidityDays: Number(get(values, 'internalTls', 'certValidityDays')),
     });
-    report(`${name}: internal CA and certificates complete a mutual TLS handshake`, problems);
+    report(`${name}: internal CA, server certificate and the agents' CA ConfigMap complete a TLS handshake`, problems);
   }
 
   if (path.basename(file) === 'default.yaml') {

@@ -1,5 +1,6 @@
 // Proof that the checks can fail: each mutation breaks one promise in a copy of a rendered value set, and the check
 // that guards that promise must report it. A check that passes every mutation would be a check that cannot fail.
+import { checkAgentIdentity } from './agent-identity.js';
 import { validateManifest } from './manifests.js';
 import { checkPodSecurity } from './pod-security.js';
 import { checkRbac } from './rbac.js';
@@ -12,11 +13,13 @@ interface Mutation {
   /** Changes the copy in place; the kind of object it touches. */
   kind: string;
   apply(object: any): void;
-  check: 'manifests' | 'settings' | 'rbac' | 'pods';
+  check: 'manifests' | 'settings' | 'rbac' | 'pods' | 'identity';
   expect: string;
 }
 
 const agentContainer = (o: any) => o.spec.template.spec.containers[0];
+const tokenSource = (o: any) => o.spec.template.spec.volumes.flatMap((v: any) => v.projected?.sources ?? []).find((s: any) => s.serviceAccountToken).serviceAccountToken;
+const setEnv = (o: any, suffix: string, value: string) => (agentContainer(o).env.find((e: { name: string }) => e.name.endsWith(suffix)).value = value);
 
 const MUTATIONS: Mutation[] = [
   { name: 'a misspelt field', kind: 'DaemonSet', check: 'manifests', expect: 'readOnlyRootFileSystem: unknown field', apply: (o) => (agentContainer(o).securityContext.readOnlyRootFileSystem = true) },
@@ -29,6 +32,12 @@ const MUTATIONS: Mutation[] = [
   { name: 'Secrets readable cluster-wide', kind: 'ClusterRole', check: 'rbac', expect: 'Secrets may only be', apply: (o) => o.rules[0].resources.push('secrets') },
   { name: 'a write nobody asked for', kind: 'ClusterRole', check: 'rbac', expect: 'write access that no enabled value asks for', apply: (o) => o.rules.push({ apiGroups: ['apps'], resources: ['deployments'], verbs: ['patch'] }) },
   { name: 'exec into pods', kind: 'ClusterRole', check: 'rbac', expect: 'never granted', apply: (o) => o.rules.push({ apiGroups: [''], resources: ['pods/exec'], verbs: ['get'] }) },
+  { name: 'no TokenReviews for the aggregator', kind: 'ClusterRole', check: 'rbac', expect: 'missing create tokenreviews', apply: (o) => (o.rules = o.rules.filter((r: { resources: string[] }) => !r.resources.includes('tokenreviews'))) },
+  { name: 'agent tokens for another audience', kind: 'DaemonSet', check: 'identity', expect: "the token's audience", apply: (o) => (tokenSource(o).audience = 'https://kubernetes.default.svc') },
+  { name: 'a long-lived agent token', kind: 'DaemonSet', check: 'identity', expect: 'expirationSeconds', apply: (o) => delete tokenSource(o).expirationSeconds },
+  { name: 'a client certificate for the agents', kind: 'DaemonSet', check: 'identity', expect: 'agents have no client certificate', apply: (o) => agentContainer(o).env.push({ name: 'KESTREL_AGENT_TLS_CERT_FILE', value: '/etc/kestrel/identity/tls.crt' }) },
+  { name: "the aggregators accepting another account's tokens", kind: 'Deployment', check: 'identity', expect: 'but the agents run as', apply: (o) => setEnv(o, 'AGENT_SERVICE_ACCOUNT', 'default') },
+  { name: 'the aggregators in certificate mode', kind: 'Deployment', check: 'identity', expect: 'AGENT_AUTH must be token', apply: (o) => setEnv(o, 'AGENT_AUTH', 'certificate') },
   { name: 'a writable log folder', kind: 'DaemonSet', check: 'pods', expect: 'must be mounted read-only', apply: (o) => delete agentContainer(o).volumeMounts[0].readOnly },
   { name: 'a host namespace', kind: 'DaemonSet', check: 'pods', expect: 'host namespace', apply: (o) => (o.spec.template.spec.hostPID = true) },
   { name: 'a capability added', kind: 'DaemonSet', check: 'pods', expect: 'drop ALL capabilities and add none', apply: (o) => (agentContainer(o).securityContext.capabilities.add = ['SYS_ADMIN']) },
@@ -57,6 +66,9 @@ export async function checkMutations(manifests: Manifest[], values: Values, name
         break;
       case 'pods':
         found = checkPodSecurity(copy, { defaults: true });
+        break;
+      case 'identity':
+        found = checkAgentIdentity(copy);
         break;
     }
     if (!found.some((p) => p.includes(mutation.expect))) problems.push(`${mutation.name} was not reported (expected "${mutation.expect}", got: ${found.join('; ') || 'nothing'})`);

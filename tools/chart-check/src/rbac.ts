@@ -57,7 +57,6 @@ const allows = (grants: Grant[], group: string, resource: string, verb: string):
 export function checkRbac(manifests: Manifest[], values: Values, namespace: string, fullname: string): string[] {
   const problems: string[] = [];
   const runtimeSecret = (get(values, ['cloud', 'runtimeSecret', 'name']) as string) || `${fullname}-cloud-runtime`;
-  const tokenAuth = get(values, ['transport', 'agentAuth']) === 'token';
   const accounts = { agent: `${fullname}-agent`, aggregator: `${fullname}-aggregator` };
 
   for (const [who, account] of Object.entries(accounts)) {
@@ -79,7 +78,8 @@ export function checkRbac(manifests: Manifest[], values: Values, namespace: stri
       }
       const leases = g.scope === 'namespace' && r.apiGroups?.join() === 'coordination.k8s.io' && r.resources?.join() === 'leases' && writes.every((v) => v === 'create' || v === 'update');
       const ownSecret = (r.resources ?? []).includes('secrets');
-      const tokenReview = tokenAuth && r.apiGroups?.join() === 'authentication.k8s.io' && r.resources?.join() === 'tokenreviews' && r.verbs.join() === 'create';
+      // Agents prove their node with ServiceAccount tokens, which only the API server can check (cluster-scoped).
+      const tokenReview = g.scope === 'cluster' && r.apiGroups?.join() === 'authentication.k8s.io' && r.resources?.join() === 'tokenreviews' && r.verbs.join() === 'create';
       const family = g.writeFamily !== undefined && FAMILY_SWITCHES[g.writeFamily] !== undefined && get(values, FAMILY_SWITCHES[g.writeFamily]!) === true;
       if (!(leases || ownSecret || tokenReview || family)) problems.push(`${what}: write access that no enabled value asks for`);
     }
@@ -96,8 +96,9 @@ export function checkRbac(manifests: Manifest[], values: Values, namespace: stri
       ];
       for (const [group, resources] of needed) for (const res of resources) for (const verb of ['list', 'watch']) if (!allows(grants, group, res, verb)) problems.push(`aggregator: missing ${verb} ${group || 'core'}/${res}`);
       for (const verb of ['get', 'create', 'update']) if (!allows(grants.filter((g) => g.scope === 'namespace'), 'coordination.k8s.io', 'leases', verb)) problems.push(`aggregator: missing ${verb} leases in its namespace`);
-      const hasTokenReview = grants.some((g) => (g.rule.resources ?? []).includes('tokenreviews'));
-      if (tokenAuth !== hasTokenReview) problems.push(`aggregator: tokenreviews create must be granted exactly when transport.agentAuth is token`);
+      if (!allows(grants, 'authentication.k8s.io', 'tokenreviews', 'create')) problems.push(`aggregator: missing create tokenreviews (it checks agents' tokens)`);
+      // An agent token's pod is read when the review does not name the node (clusters before Kubernetes 1.30).
+      if (!allows(grants, '', 'pods', 'get')) problems.push(`aggregator: missing get pods (an agent token's pod, on clusters whose TokenReviews do not name the node)`);
       for (const [family, keys] of Object.entries(FAMILY_SWITCHES)) {
         const on = get(values, keys) === true && !(family === 'yaml-apply' && !(get(values, ['investigations', 'yamlApply', 'rules']) as unknown[])?.length);
         if (on !== grants.some((g) => g.writeFamily === family)) problems.push(`aggregator: write family ${family} is ${on ? 'on but not granted' : 'granted but not on'}`);

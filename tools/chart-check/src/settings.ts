@@ -69,9 +69,21 @@ interface VolumeMount {
   mountPath: string;
   readOnly?: boolean;
 }
+interface KeyToPath {
+  key: string;
+  path: string;
+}
 interface Volume {
   name: string;
-  secret?: { secretName: string; items?: Array<{ key: string; path: string }> };
+  secret?: { secretName: string; items?: KeyToPath[] };
+  configMap?: { name: string; items?: KeyToPath[] };
+  projected?: {
+    sources: Array<{
+      secret?: { name: string; items?: KeyToPath[] };
+      configMap?: { name: string; items?: KeyToPath[] };
+      serviceAccountToken?: { audience?: string; expirationSeconds?: number; path: string };
+    }>;
+  };
   hostPath?: { path: string };
   emptyDir?: object;
 }
@@ -86,7 +98,10 @@ const FIELD_SAMPLES: Record<string, string> = { 'spec.nodeName': 'node-1', 'meta
 
 export function checkSettings(manifests: Manifest[], configs: ProcessConfig[]): string[] {
   const problems: string[] = [];
-  const secrets = new Map(manifests.filter((m) => m.kind === 'Secret').map((m) => [m.name, m.object]));
+  const objects: RenderedObjects = {
+    Secret: new Map(manifests.filter((m) => m.kind === 'Secret').map((m) => [m.name, m.object])),
+    ConfigMap: new Map(manifests.filter((m) => m.kind === 'ConfigMap').map((m) => [m.name, m.object])),
+  };
   for (const config of configs) {
     const workload = manifests.find((m) => m.kind === config.kind);
     if (!workload) {
@@ -120,34 +135,65 @@ export function checkSettings(manifests: Manifest[], configs: ProcessConfig[]): 
     } catch (err) {
       problems.push(`${at}: ${config.process} would not start with this environment: ${(err as Error).message}`);
     }
-    problems.push(...checkPaths(at, env, container.volumeMounts ?? [], pod.volumes ?? [], secrets));
+    problems.push(...checkPaths(at, env, container.volumeMounts ?? [], pod.volumes ?? [], objects));
   }
   return problems;
 }
 
-/** Every *_FILE setting is a key of a mounted Secret; every *_DIR / *_ROOT setting is a mounted folder. */
+type RenderedObjects = Record<'Secret' | 'ConfigMap', Map<string, Record<string, unknown>>>;
+
+/** Where a file of a volume comes from: a key of a Secret or ConfigMap, a projected token, or nothing. */
+type FileSource = { kind: 'Secret' | 'ConfigMap'; name: string; key: string } | { kind: 'token' } | undefined;
+
+function fileSource(volume: Volume, file: string, objects: RenderedObjects): FileSource {
+  const keyOf = (items: KeyToPath[] | undefined) => (items ? items.find((i) => i.path === file)?.key : file);
+  if (volume.secret) {
+    const key = keyOf(volume.secret.items);
+    return key === undefined ? undefined : { kind: 'Secret', name: volume.secret.secretName, key };
+  }
+  if (volume.configMap) {
+    const key = keyOf(volume.configMap.items);
+    return key === undefined ? undefined : { kind: 'ConfigMap', name: volume.configMap.name, key };
+  }
+  for (const source of volume.projected?.sources ?? []) {
+    if (source.serviceAccountToken?.path === file) return { kind: 'token' };
+    const ref = source.secret ? { kind: 'Secret' as const, ...source.secret } : source.configMap ? { kind: 'ConfigMap' as const, ...source.configMap } : undefined;
+    const key = ref && keyOf(ref.items);
+    if (!ref || key === undefined) continue;
+    // A source with items gives exactly those; one without gives every key of its object (when rendered here).
+    const data = (objects[ref.kind].get(ref.name)?.data ?? undefined) as object | undefined;
+    if (ref.items || !objects[ref.kind].has(ref.name) || (data !== undefined && key in data)) return { kind: ref.kind, name: ref.name, key };
+  }
+  return undefined;
+}
+
+/** Every *_FILE setting is a key of a mounted Secret or ConfigMap (or a projected token); every *_DIR / *_ROOT setting is a mounted folder. */
 function checkPaths(
   at: string,
   env: Record<string, string>,
   mounts: VolumeMount[],
   volumes: Volume[],
-  secrets: Map<string, Record<string, unknown>>,
+  objects: RenderedObjects,
 ): string[] {
   const problems: string[] = [];
   for (const [name, value] of Object.entries(env)) {
     if (name.endsWith('_FILE')) {
       const mount = mounts.find((m) => path.dirname(value) === m.mountPath);
-      const secret = volumes.find((v) => v.name === mount?.name)?.secret;
-      if (!mount || !secret) {
-        problems.push(`${at}: ${name}=${value} is not in a mounted Secret`);
+      const volume = volumes.find((v) => v.name === mount?.name);
+      if (!mount || !volume || !(volume.secret || volume.configMap || volume.projected)) {
+        problems.push(`${at}: ${name}=${value} is not in a mounted Secret, ConfigMap or projected volume`);
         continue;
       }
       const file = path.basename(value);
-      const key = secret.items ? secret.items.find((i) => i.path === file)?.key : file;
-      if (key === undefined) problems.push(`${at}: ${name}=${value}: the Secret volume ${mount.name} has no item ${file}`);
-      const rendered = secrets.get(secret.secretName);
-      if (rendered && key !== undefined && !(key in ((rendered.data as object | undefined) ?? {}))) {
-        problems.push(`${at}: ${name}=${value}: Secret ${secret.secretName} has no key ${key}`);
+      const source = fileSource(volume, file, objects);
+      if (source === undefined) {
+        problems.push(`${at}: ${name}=${value}: the volume ${mount.name} has no item ${file}`);
+        continue;
+      }
+      if (source.kind === 'token') continue;
+      const rendered = objects[source.kind].get(source.name);
+      if (rendered && !(source.key in ((rendered.data as object | undefined) ?? {}))) {
+        problems.push(`${at}: ${name}=${value}: ${source.kind} ${source.name} has no key ${source.key}`);
       }
     } else if (name.endsWith('_DIR') || name.endsWith('_ROOT')) {
       const mount = mounts.find((m) => m.mountPath === value);

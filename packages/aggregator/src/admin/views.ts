@@ -31,5 +31,5 @@ export function renderStatus(result: unknown): string {
 export function renderAgents(result: unknown): string {
   const agents = result as AgentView[];
   if (agents.length === 0) return 'no agents connected';
-  return table(agents, ['node', 'peer', 'version', 'connectedAt', 'batches', 'lines', 'lastBatchAt']);
+  return table(agents, ['node', 'subject', 'peer', 'version', 'connectedAt', 'batches', 'lines', 'lastBatchAt']);
 }

@@ -83,7 +83,9 @@ export class IngestService implements IngestServiceImplementation {
     const first = await iterator.next();
     const hello = first.done ? undefined : first.value.message;
     if (hello?.$case !== 'hello' || !hello.value.nodeName) {
-      this.events.protocolError('no_hello', peer, 'first message was not a Hello with a node name');
+      // A call that ended before any message (cancelled, or refused by grpc-js for an oversized or undecodable
+      // message, which the transport counts) is not a protocol error of its own.
+      if (!context.signal.aborted) this.events.protocolError('no_hello', peer, 'first message was not a Hello with a node name');
       throw new ServerError(Status.INVALID_ARGUMENT, 'the first message must be Hello with node_name');
     }
     const node = hello.value.nodeName;

@@ -1,0 +1,45 @@
+// nice-grpc services on a grpc-js server that we feed connections ourselves.
+//
+// nice-grpc's createServer() only listens through grpc-js's bindAsync, and grpc-js's own TLS cannot tell a call
+// which client certificate its connection presented (see @kestrel/core tls-listener.ts). The ingest server therefore
+// owns its TLS listener and injects each decrypted connection into a grpc-js Server
+// (Server.createConnectionInjector). This file adds nice-grpc service implementations to such a server exactly as
+// nice-grpc's Server.listen() does (same handler wrappers, so the same CallContext, request iterables, error and
+// cancellation behaviour that IngestService is written against). Those wrappers are nice-grpc internals (marked
+// @internal, without types), hence the typed require; nice-grpc is pinned (2.1.18) in package.json, and the
+// aggregator's ingest tests fail loudly if a version moves them.
+import { createRequire } from 'node:module';
+import type * as grpc from '@grpc/grpc-js';
+import type { CompatServiceDefinition, ServiceImplementation } from 'nice-grpc';
+
+type Handler = grpc.UntypedHandleCall;
+type MethodHandlerFactory = (definition: unknown, implementation: (...args: never[]) => unknown, middleware: undefined) => Handler;
+
+const require = createRequire(import.meta.url);
+const definitions = require('nice-grpc/lib/service-definitions/index.js') as {
+  normalizeServiceDefinition(definition: CompatServiceDefinition): Record<string, { requestStream: boolean; responseStream: boolean }>;
+  toGrpcJsServiceDefinition(definition: Record<string, unknown>): grpc.ServiceDefinition;
+};
+const factories = {
+  unary: (require('nice-grpc/lib/server/handleUnaryCall.js') as { createUnaryMethodHandler: MethodHandlerFactory }).createUnaryMethodHandler,
+  serverStreaming: (require('nice-grpc/lib/server/handleServerStreamingCall.js') as { createServerStreamingMethodHandler: MethodHandlerFactory }).createServerStreamingMethodHandler,
+  clientStreaming: (require('nice-grpc/lib/server/handleClientStreamingCall.js') as { createClientStreamingMethodHandler: MethodHandlerFactory }).createClientStreamingMethodHandler,
+  bidiStreaming: (require('nice-grpc/lib/server/handleBidiStreamingCall.js') as { createBidiStreamingMethodHandler: MethodHandlerFactory }).createBidiStreamingMethodHandler,
+};
+for (const [name, factory] of Object.entries(factories)) {
+  if (typeof factory !== 'function') throw new Error(`nice-grpc internals moved: no ${name} method handler factory (see grpc-injection.ts)`);
+}
+
+/** Adds a nice-grpc service implementation to a grpc-js server, as nice-grpc's own server would. */
+export function addNiceGrpcService<Service extends CompatServiceDefinition>(server: grpc.Server, definition: Service, implementation: ServiceImplementation<Service>): void {
+  const normalized = definitions.normalizeServiceDefinition(definition);
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const [name, method] of Object.entries(normalized)) {
+    const impl = (implementation as Record<string, (...args: never[]) => unknown>)[name];
+    if (typeof impl !== 'function') throw new Error(`service implementation has no method ${name}`);
+    const bound = impl.bind(implementation);
+    const factory = method.requestStream ? (method.responseStream ? factories.bidiStreaming : factories.clientStreaming) : method.responseStream ? factories.serverStreaming : factories.unary;
+    handlers[name] = factory(method, bound, undefined);
+  }
+  server.addService(definitions.toGrpcJsServiceDefinition(normalized), handlers);
+}
