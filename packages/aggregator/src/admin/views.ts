@@ -31,5 +31,19 @@ export function renderStatus(result: unknown): string {
 export function renderAgents(result: unknown): string {
   const agents = result as AgentView[];
   if (agents.length === 0) return 'no agents connected';
-  return table(agents, ['node', 'subject', 'peer', 'version', 'connectedAt', 'batches', 'lines', 'lastBatchAt']);
+  const now = Date.now();
+  return table(
+    agents.map((a) => {
+      const seconds = Math.max(1, (now - Date.parse(a.connectedAt)) / 1000);
+      return {
+        ...a,
+        'lines/s': Math.round(a.lines / seconds),
+        // Write time of the newest line of the last batch to its arrival here.
+        lag: a.lagMs === null ? '-' : `${(a.lagMs / 1000).toFixed(1)}s`,
+        // Batches received whose lines wait for the uplink's delivery before they are acknowledged.
+        unacked: a.unacknowledged,
+      };
+    }),
+    ['node', 'subject', 'peer', 'version', 'connectedAt', 'batches', 'unacked', 'lines', 'lines/s', 'lag', 'nodeConditions', 'lastBatchAt'],
+  );
 }
