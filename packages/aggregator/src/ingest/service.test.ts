@@ -85,6 +85,11 @@ function agentSide(node = 'node-a', proven = node) {
       controller.abort();
       wake?.();
     },
+    /** Half-close: no more messages, the call stays up (what a draining agent does). */
+    endInput() {
+      closed = true;
+      wake?.();
+    },
     context: { peer: `127.0.0.1:${node}`, signal: controller.signal, metadata: Metadata({ 'test-node': proven }) } as unknown as CallContext,
     requests: (async function* () {
       for (;;) {
@@ -116,7 +121,7 @@ async function eventually(check: () => boolean): Promise<void> {
   assert.ok(check());
 }
 
-test('a batch is acknowledged only once its PodLogs are delivered, in order, while the next batch is already submitted', async () => {
+test('a batch is acknowledged once its own PodLogs are delivered, not waiting for earlier batches, while the next is already submitted', async () => {
   const { sink, submitted } = fakeUplink();
   const agent = agentSide();
   const responses = service(sink).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
@@ -125,13 +130,30 @@ test('a batch is acknowledged only once its PodLogs are delivered, in order, whi
   agent.send(2, [chunk(4, 3)]);
   await eventually(() => submitted.length === 2);
   const first = nextAnswer(responses);
-  submitted[1]!.deliver(); // the second batch is delivered first
   await ticks();
-  assert.equal(first.state.done, false, 'no Ack while batch 1 is not delivered');
+  assert.equal(first.state.done, false, 'no Ack while nothing is delivered');
+  submitted[1]!.deliver(); // the second batch is delivered first
+  assert.deepEqual((await first.promise)?.message, { $case: 'ack', value: { sequence: 2 } });
+  const second = nextAnswer(responses);
+  await ticks();
+  assert.equal(second.state.done, false, 'no Ack for batch 1 while it is not delivered');
   submitted[0]!.deliver();
-  assert.deepEqual((await first.promise)?.message, { $case: 'ack', value: { sequence: 1 } });
-  assert.deepEqual((await responses.next()).value?.message, { $case: 'ack', value: { sequence: 2 } });
+  assert.deepEqual((await second.promise)?.message, { $case: 'ack', value: { sequence: 1 } });
   agent.close();
+});
+
+test('an agent that half-closes still gets every Ack it is owed, then the call ends', async () => {
+  const { sink, submitted } = fakeUplink();
+  const agent = agentSide();
+  const responses = service(sink).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
+  await responses.next();
+  agent.send(1, [chunk(1, 3)]);
+  await eventually(() => submitted.length === 1);
+  agent.endInput();
+  await ticks();
+  submitted[0]!.deliver();
+  assert.deepEqual((await responses.next()).value?.message, { $case: 'ack', value: { sequence: 1 } });
+  assert.equal((await responses.next()).done, true);
 });
 
 test('a resent batch whose lines were all forwarded is acknowledged only once the earlier copy is delivered', async () => {

@@ -4,9 +4,9 @@
 // When the Ack goes back (what the agent's checkpoints wait for): only once the uplink says every PodLogs of the
 // batch was delivered — written to the cloud and past the replay window — so losing this aggregator can no longer
 // lose those lines. Submitting waits while the uplink is full (backpressure: the agent's in-flight window fills and
-// it stops reading). Batches of one stream are submitted in order and acknowledged in order; the next batch is
-// submitted while earlier ones wait for delivery, so acknowledgement latency does not limit throughput beyond the
-// agent's in-flight bound.
+// it stops reading). Batches of one stream are submitted in order; each is acknowledged once its own records are
+// delivered (node conditions do not wait behind log lines); the next batch is submitted while earlier ones wait for
+// delivery, so acknowledgement latency does not limit throughput beyond the agent's in-flight bound.
 //
 // A batch whose lines were all forwarded before (an agent resending after a reconnect) is acknowledged only once
 // what was forwarded for those files is delivered too.
@@ -112,7 +112,19 @@ export class IngestService implements IngestServiceImplementation {
     this.agents.set(id, view);
     this.events.agentsConnected.inc();
     this.logger.info('agent connected', { node, peer, instance: view.instanceId });
-    const acks = new AsyncQueue<{ sequence: number; delivered: Promise<void> }>(MAX_PENDING_ACKS);
+    // Sequences ready to acknowledge. Each batch is acknowledged as soon as its own records are delivered, not in
+    // sequence order: a batch of node conditions (written at once) must not wait behind a log batch (delivered once
+    // past the replay window), or an aggregator lost meanwhile would make the agent resend it, and the cloud cannot
+    // tell a resent condition change from a new one. The agent advances checkpoints in order whatever the Ack order.
+    const acks = new AsyncQueue<number>(MAX_PENDING_ACKS + 1);
+    let outstanding = 0;
+    let readingDone = false;
+    let room: (() => void) | undefined;
+    const settle = () => {
+      outstanding--;
+      room?.();
+      if (readingDone && outstanding === 0) acks.close();
+    };
     const reading = (async () => {
       try {
         for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
@@ -129,14 +141,27 @@ export class IngestService implements IngestServiceImplementation {
             this.events.protocolError('undecodable_batch', peer, err.message);
             throw new ServerError(Status.INVALID_ARGUMENT, err.message);
           }
+          while (outstanding >= MAX_PENDING_ACKS) await new Promise<void>((resolve) => (room = resolve));
+          outstanding++;
           view.unacknowledged++;
           // An array, not a promise: an async function cannot resolve to a pending promise.
           const waits = await this.handleBatch(view, content, context.signal);
-          const delivered = Promise.all(waits).then(() => undefined);
-          delivered.catch(() => undefined); // awaited below, in order; a failure must not count as unhandled meanwhile
-          await acks.push({ sequence: m.value.sequence, delivered }, context.signal);
+          const sequence = m.value.sequence;
+          Promise.all(waits).then(
+            () => {
+              view.unacknowledged--;
+              view.batches++;
+              view.lastBatchAt = new Date().toISOString();
+              this.events.batchesAcked.inc();
+              acks.tryPush(sequence);
+              settle();
+            },
+            (err: unknown) => acks.fail(err),
+          );
         }
-        acks.close();
+        // The agent half-closed (a planned move): the acknowledgements still owed go out, then the call ends.
+        readingDone = true;
+        if (outstanding === 0) acks.close();
       } catch (err) {
         // The agent's side failed: oversized (RESOURCE_EXHAUSTED from grpc-js) or undecodable messages end here.
         if (!(err instanceof ServerError) && !context.signal.aborted) this.events.protocolError(streamErrorReason(err), peer, err instanceof Error ? err.message : String(err));
@@ -145,14 +170,7 @@ export class IngestService implements IngestServiceImplementation {
     })();
     try {
       yield { message: { $case: 'welcome', value: { aggregatorId: this.aggregatorId } } };
-      for await (const pending of acks) {
-        await pending.delivered;
-        view.unacknowledged--;
-        view.batches++;
-        view.lastBatchAt = new Date().toISOString();
-        this.events.batchesAcked.inc();
-        yield { message: { $case: 'ack', value: { sequence: pending.sequence } } };
-      }
+      for await (const sequence of acks) yield { message: { $case: 'ack', value: { sequence } } };
     } finally {
       // The reader stops when the call's signal aborts or the agent closes its side; it never throws.
       acks.close();
