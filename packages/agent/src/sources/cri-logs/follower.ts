@@ -69,6 +69,8 @@ export class FileFollower {
   /** Resume offset of the last chunk handed over. */
   private deliveredResume: number;
   private carryHighWater = 0;
+  /** Waiting for a read permit (all held by followers the sink does not take chunks from, or busy). */
+  private waitingForPermit = false;
   state: FollowerState = 'reading';
   /** A chunk with stream_complete was handed over. */
   sentComplete = false;
@@ -103,6 +105,14 @@ export class FileFollower {
   /** The most message bytes held at once while joining (what a very long line cost in memory). */
   get heldBytesHighWater(): number {
     return Math.max(this.assembler.heldBytesHighWater, this.carryHighWater);
+  }
+
+  /**
+   * Held back, not reading: its lines wait for the sink (backpressure) or it waits for a read permit. Meanwhile it
+   * does not look at its file's size; the owner does (one fstat per safety poll), so the size and lag shown stay current.
+   */
+  get paused(): boolean {
+    return this.state === 'blocked' || this.waitingForPermit;
   }
 
   /** Asks the follower to look at its file now (it changed, or its end is known). */
@@ -173,7 +183,13 @@ export class FileFollower {
 
   /** Reads one chunk and delivers its lines; returns the bytes read (0 at the end of what is written). */
   private async readOnce(signal: AbortSignal): Promise<number> {
-    const buffer = await this.permits.acquire(signal);
+    this.waitingForPermit = true;
+    let buffer: Buffer;
+    try {
+      buffer = await this.permits.acquire(signal);
+    } finally {
+      this.waitingForPermit = false;
+    }
     try {
       const carry = this.carry;
       const c = carry ? carry.copy(buffer, 0) : 0;

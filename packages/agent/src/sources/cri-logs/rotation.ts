@@ -86,6 +86,8 @@ export class TrackedFile implements FollowedFile {
   gzip: { name: string; device: number; inode: number } | undefined;
   gzipHandle: FileHandle | undefined;
   knownSize: number;
+  /** A safety poll's fstat of this file is pending (at most one at a time). */
+  sizing = false;
   /** Acknowledged up to here (offset, line number reached there). */
   committed: { offset: number; line: number } | undefined;
   /** Where reading starts when nothing was acknowledged. */
@@ -550,22 +552,58 @@ export class ContainerLog {
     else if (this.files.some((f) => f.parked)) this.changed();
   }
 
-  /** The safety poll: the follower of the file being read checks its size; a parked file is checked here. */
+  /**
+   * The safety poll: the follower of the file being read checks its size; a parked file is checked here. A follower
+   * held back by backpressure (its lines wait for the sink, or it waits for a read permit) does not look at its file:
+   * its size is taken here instead (one fstat), so the size and lag shown stay current, and nothing is read.
+   */
   poll(): void {
-    const follower = this.active?.follower;
-    if (follower) {
-      follower.poll();
+    const active = this.active;
+    const follower = active?.follower;
+    if (active && follower) {
+      if (follower.paused) this.pausedSize(active);
+      else follower.poll();
       return;
     }
     const parked = this.files.find((f) => f.parked && !f.readDone && !f.lost);
     const handle = parked?.handle;
     if (!parked || !handle) return;
+    const identity = parked.identity;
     void handle.stat().then(
       (st) => {
+        this.grew(parked, identity, st.size);
         if (st.size !== parked.parked?.offset || st.nlink === 0 || parked.ended) this.changed();
       },
       () => this.changed(),
     );
+  }
+
+  /** The size of a file whose follower is paused, without reading it (a compressed file does not grow). */
+  private pausedSize(f: TrackedFile): void {
+    const handle = f.handle;
+    if (!handle || f.sizing) return;
+    f.sizing = true;
+    const identity = f.identity;
+    void handle.stat().then(
+      (st) => {
+        f.sizing = false;
+        this.grew(f, identity, st.size);
+      },
+      () => {
+        f.sizing = false; // closed meanwhile (read to its end, or given up): its follower or the listing says the rest
+      },
+    );
+  }
+
+  /**
+   * A size seen by a poll: the known size only grows here (a shrink is a truncation, which the follower finds and
+   * counts against the size it knew), and only while the file is the content it was (no truncation since the stat).
+   * Saved with the state, like a size a listing brings: what a deletion while the agent is stopped would lose.
+   */
+  private grew(f: TrackedFile, identity: FileIdentity, size: number): void {
+    if (f.identity !== identity || f.readDone || f.lost || size <= f.knownSize) return;
+    f.knownSize = size;
+    this.env.stateChanged();
   }
 
   /** The file being read, or the parked one (the one a wake is for). */

@@ -464,3 +464,41 @@ test('the per-container rate limit drops and counts lines; checkpoints still adv
     await s.stop();
   }
 });
+
+test('backpressure: the size and lag of paused files stay current at each safety poll, without a read or a rescan', async () => {
+  const n = node();
+  const blockedLog = path.join(n.container('load', 'pod-a', 'app'), '0.log');
+  const waitingLog = path.join(n.container('load', 'pod-b', 'app'), '0.log');
+  fs.writeFileSync(blockedLog, lines(1, 100, 'a'));
+  fs.writeFileSync(waitingLog, lines(1, 100, 'b'));
+  const sink = new TestSink();
+  sink.block();
+  // One read permit: one follower waits in the sink holding it, the other waits for it. No rescan during the test.
+  const s = await start(n, sink, { readConcurrency: 1, readBufferBytes: 1 << 20, scanIntervalMs: 3_600_000, pollIntervalMs: 100 });
+  const view = (file: string) => s.source.files().find((f) => f.path === file)!;
+  try {
+    await until('one reader blocked in the sink', () => sink.pending === 1);
+    const before = new Map([blockedLog, waitingLog].map((f) => [f, view(f).readOffset]));
+    fs.appendFileSync(blockedLog, lines(101, 300, 'a'));
+    fs.appendFileSync(waitingLog, lines(101, 400, 'b'));
+    for (const [label, file] of [['blocked in the sink', blockedLog], ['waiting for a read permit', waitingLog]] as const) {
+      const size = fs.statSync(file).size;
+      await until(`the new size of the file ${label}, seen by a poll`, () => view(file).size === size);
+      assert.equal(view(file).lagBytes, size, 'nothing acknowledged: the whole file is lag');
+      // The state keeps the last known size too (what a deletion while the agent is stopped would lose).
+      await until('size saved', () => Object.values(state(n).streams).some((st) => st.files.some((f) => f.size === size)));
+    }
+    // Still paused: no further read, nothing taken.
+    assert.equal(sink.pending, 1);
+    assert.equal(sink.chunks.length, 0);
+    for (const [file, offset] of before) assert.equal(view(file).readOffset, offset, 'the paused reader did not move');
+    sink.unblock();
+    await until('everything', () => sink.lines().length === 700);
+    assert.deepEqual(sink.messages().filter((m) => m.startsWith('a ')), seq(1, 300, 'a'));
+    assert.deepEqual(sink.messages().filter((m) => m.startsWith('b ')), seq(1, 400, 'b'));
+    await until('no lag once acknowledged', () => [blockedLog, waitingLog].every((f) => view(f).lagBytes === 0));
+  } finally {
+    sink.unblock();
+    await s.stop();
+  }
+});
