@@ -11,3 +11,4 @@ export * from './shutdown.js';
 export * from './async-queue.js';
 export * from './drop-oldest-queue.js';
 export * from './tls-listener.js';
+export * from './service-account.js';

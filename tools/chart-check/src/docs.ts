@@ -21,6 +21,7 @@ interface Schema {
 /** Names of shared definitions as a reader knows them. */
 const DEFINITION_NAMES: Record<string, string> = {
   duration: 'duration',
+  durationOrEmpty: 'duration or empty',
   promDuration: 'duration',
   size: 'size',
   port: 'port',

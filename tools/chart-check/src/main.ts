@@ -3,8 +3,10 @@
 //   1. values.yaml and every value set in ci/*.yaml against values.schema.json;
 //   2. each value set rendered with chart-render, every manifest against the Kubernetes schema of its kind;
 //   3. the environment the chart gives each process, loaded by that process's own configuration schema;
-//   4. least privilege (RBAC, pod security), how agents prove their node (a bound token for the audience the
-//      aggregators review, no client certificate) and the generated internal TLS, used in a real handshake;
+//   4. least privilege: the rendered RBAC loaded into the Kubernetes API test server and asked with
+//      SubjectAccessReviews what each ServiceAccount can and cannot do, the rules read for wildcards and unasked
+//      writes, pod security; how agents prove their node (a bound token for the audience the aggregators review, no
+//      client certificate) and the generated internal TLS, used in a real handshake;
 //   5. broken copies of the default rendering are caught (the checks can fail);
 //   6. every broken value set in ci-invalid/*.yaml fails, with a message naming what its `# expect:` lines say;
 //   7. docs/install.md's values reference is what the schema generates (`--write-docs` rewrites it).
@@ -18,6 +20,7 @@ import { validateManifest } from './manifests.js';
 import { checkMutations, mutationCount } from './mutations.js';
 import { checkPodSecurity, images } from './pod-security.js';
 import { checkRbac } from './rbac.js';
+import { RbacAccessChecker } from './rbac-access.js';
 import { ChartRenderer, type Rendered } from './render.js';
 import { checkSettings, loadProcessConfigs, type ProcessConfig } from './settings.js';
 import { loadSchema, mergeValues, readYaml, type SchemaCheck, type Values } from './values.js';
@@ -90,7 +93,7 @@ function checkVersions(): string[] {
   return problems;
 }
 
-async function checkValueSet(file: string, base: Values, schema: SchemaCheck, renderer: ChartRenderer, configs: ProcessConfig[]): Promise<void> {
+async function checkValueSet(file: string, base: Values, schema: SchemaCheck, renderer: ChartRenderer, configs: ProcessConfig[], access: RbacAccessChecker): Promise<void> {
   const name = rel(file);
   const given = readYaml(file) as Values;
   const values = mergeValues(base, given);
@@ -109,7 +112,8 @@ async function checkValueSet(file: string, base: Values, schema: SchemaCheck, re
 
   const fullname = (get(values, 'fullnameOverride') as string) || renderer.release.name;
   const namespace = renderer.release.namespace;
-  report(`${name}: RBAC is least privilege`, checkRbac(manifests, values, namespace, fullname));
+  report(`${name}: RBAC rules have no wildcard, no escalation verb and no write that no value asks for`, checkRbac(manifests, values, namespace, fullname));
+  report(`${name}: SubjectAccessReviews on the API test server: each ServiceAccount can do what it needs, and no Secret, workload write or exec`, await access.check(manifests, values, namespace, fullname));
   const defaults = get(given, 'agent', 'securityContext') === undefined && get(given, 'aggregator', 'securityContext') === undefined;
   report(`${name}: pods${defaults ? ' (default securityContexts)' : ''} are confined`, checkPodSecurity(manifests, { defaults }));
   report(`${name}: agents prove their node with a pod-bound token the aggregators review, and hold no client certificate`, checkAgentIdentity(manifests));
@@ -126,7 +130,7 @@ async function checkValueSet(file: string, base: Values, schema: SchemaCheck, re
   }
 
   if (path.basename(file) === 'default.yaml') {
-    report(`${name}: ${mutationCount} broken copies of it are each caught by their check`, await checkMutations(manifests, values, namespace, fullname, configs));
+    report(`${name}: ${mutationCount} broken copies of it are each caught by their check`, await checkMutations(manifests, values, namespace, fullname, configs, access));
   }
 
   const noteProblems: string[] = [];
@@ -184,15 +188,17 @@ async function main(): Promise<void> {
   report('images: versions and names agree across Chart.yaml, packages, Dockerfiles, Makefile and bootstrap.sh', checkVersions());
   const configs = await loadProcessConfigs(root);
   const renderer = new ChartRenderer(chartRender, chartDir);
+  const access = await RbacAccessChecker.start();
   try {
     const valid = yamlFiles(path.join(chartDir, 'ci'));
     if (valid.length < 5) report('at least five value sets in ci/', [`found ${valid.length}`]);
-    for (const file of valid) await checkValueSet(file, base, schema, renderer, configs);
+    for (const file of valid) await checkValueSet(file, base, schema, renderer, configs, access);
     const invalid = yamlFiles(path.join(chartDir, 'ci-invalid'));
     if (invalid.length === 0) report('negative cases in ci-invalid/', ['none found']);
     for (const file of invalid) await checkInvalid(file, base, schema, renderer);
   } finally {
     renderer.close();
+    await access.close();
   }
   console.log(`chart-check: ${passed} passed, ${failed} failed`);
   process.exitCode = failed === 0 ? 0 : 1;

@@ -4,16 +4,18 @@ import { checkAgentIdentity } from './agent-identity.js';
 import { validateManifest } from './manifests.js';
 import { checkPodSecurity } from './pod-security.js';
 import { checkRbac } from './rbac.js';
+import type { RbacAccessChecker } from './rbac-access.js';
 import type { Manifest } from './render.js';
 import { checkSettings, type ProcessConfig } from './settings.js';
 import type { Values } from './values.js';
 
 interface Mutation {
   name: string;
-  /** Changes the copy in place; the kind of object it touches. */
+  /** Changes the copy in place; the kind of object it touches (and for RBAC objects the suffix of its name, default -aggregator). */
   kind: string;
+  target?: string;
   apply(object: any): void;
-  check: 'manifests' | 'settings' | 'rbac' | 'pods' | 'identity';
+  check: 'manifests' | 'settings' | 'rbac' | 'access' | 'pods' | 'identity';
   expect: string;
 }
 
@@ -28,11 +30,19 @@ const MUTATIONS: Mutation[] = [
   { name: 'an env name no process reads', kind: 'DaemonSet', check: 'settings', expect: 'KESTREL_AGENT_LOGLEVEL is not a setting', apply: (o) => agentContainer(o).env.push({ name: 'KESTREL_AGENT_LOGLEVEL', value: 'info' }) },
   { name: 'an env value the process refuses', kind: 'Deployment', check: 'settings', expect: 'would not start', apply: (o) => (agentContainer(o).env.find((e: { name: string }) => e.name.endsWith('RECONNECT_MAX_BACKOFF')).value = '30 seconds') },
   { name: 'a TLS file not in its Secret', kind: 'Deployment', check: 'settings', expect: 'has no key', apply: (o) => (agentContainer(o).env.find((e: { name: string }) => e.name.endsWith('INGEST_TLS_KEY_FILE')).value = '/etc/kestrel/ingest-tls/server.key') },
+  { name: 'the container runtime folder not mounted', kind: 'DaemonSet', check: 'settings', expect: 'KESTREL_AGENT_CONTAINER_FILESYSTEM=/var/lib/containerd is not a mounted folder', apply: (o) => (agentContainer(o).volumeMounts = agentContainer(o).volumeMounts.filter((m: { name: string }) => m.name !== 'container-runtime')) },
+  { name: 'the proc root not mounted', kind: 'DaemonSet', check: 'settings', expect: 'KESTREL_AGENT_PROC_ROOT=/host/proc is not a mounted folder', apply: (o) => (agentContainer(o).volumeMounts = agentContainer(o).volumeMounts.filter((m: { name: string }) => m.name !== 'host-proc')) },
   { name: 'service links on', kind: 'DaemonSet', check: 'settings', expect: 'enableServiceLinks', apply: (o) => delete o.spec.template.spec.enableServiceLinks },
-  { name: 'Secrets readable cluster-wide', kind: 'ClusterRole', check: 'rbac', expect: 'Secrets may only be', apply: (o) => o.rules[0].resources.push('secrets') },
-  { name: 'a write nobody asked for', kind: 'ClusterRole', check: 'rbac', expect: 'write access that no enabled value asks for', apply: (o) => o.rules.push({ apiGroups: ['apps'], resources: ['deployments'], verbs: ['patch'] }) },
-  { name: 'exec into pods', kind: 'ClusterRole', check: 'rbac', expect: 'never granted', apply: (o) => o.rules.push({ apiGroups: [''], resources: ['pods/exec'], verbs: ['get'] }) },
-  { name: 'no TokenReviews for the aggregator', kind: 'ClusterRole', check: 'rbac', expect: 'missing create tokenreviews', apply: (o) => (o.rules = o.rules.filter((r: { resources: string[] }) => !r.resources.includes('tokenreviews'))) },
+  { name: 'Secrets readable cluster-wide', kind: 'ClusterRole', check: 'access', expect: 'aggregator can list secrets in all namespaces', apply: (o) => o.rules[0].resources.push('secrets') },
+  { name: 'every Secret of its namespace', kind: 'Role', check: 'access', expect: 'aggregator can get secrets in kestrel', apply: (o) => o.rules.find((r: { resources: string[] }) => r.resources.includes('secrets')).resourceNames = [] },
+  { name: 'a write nobody asked for', kind: 'ClusterRole', check: 'rbac', expect: 'write access that no enabled value asks for', apply: (o) => o.rules.push({ apiGroups: [''], resources: ['configmaps'], verbs: ['create'] }) },
+  { name: 'workloads writable', kind: 'ClusterRole', check: 'access', expect: 'aggregator can patch deployments.apps in default', apply: (o) => o.rules.push({ apiGroups: ['apps'], resources: ['deployments'], verbs: ['patch'] }) },
+  { name: 'exec into pods', kind: 'ClusterRole', target: '-agent', check: 'access', expect: 'agent can create pods/exec in default', apply: (o) => o.rules.push({ apiGroups: [''], resources: ['pods/exec'], verbs: ['create'] }) },
+  { name: 'a wildcard verb', kind: 'ClusterRole', target: '-agent', check: 'rbac', expect: 'wildcard or escalation verb', apply: (o) => o.rules[0].verbs.push('*') },
+  { name: 'no TokenReviews for the aggregator', kind: 'ClusterRole', check: 'access', expect: 'aggregator cannot create tokenreviews.authentication.k8s.io (cluster-scoped): needed', apply: (o) => (o.rules = o.rules.filter((r: { resources: string[] }) => !r.resources.includes('tokenreviews'))) },
+  { name: 'the agent without its Node', kind: 'ClusterRole', target: '-agent', check: 'access', expect: 'agent cannot watch nodes (cluster-scoped): needed', apply: (o) => (o.rules = o.rules.filter((r: { resources: string[] }) => !r.resources.includes('nodes'))) },
+  { name: 'renewed tokens written to a Secret the aggregator may not patch', kind: 'Deployment', check: 'access', expect: 'aggregator cannot patch secrets kestrel-aggregator-cloud-token in kestrel: needed', apply: (o) => (agentContainer(o).env = agentContainer(o).env.filter((e: { name: string }) => e.name !== 'KESTREL_AGGREGATOR_CLOUD_TOKEN_SECRET')) },
+  { name: 'the Role bound in another namespace', kind: 'RoleBinding', check: 'access', expect: 'aggregator cannot create leases.coordination.k8s.io', apply: (o) => (o.subjects[0].namespace = 'default') },
   { name: 'agent tokens for another audience', kind: 'DaemonSet', check: 'identity', expect: "the token's audience", apply: (o) => (tokenSource(o).audience = 'https://kubernetes.default.svc') },
   { name: 'a long-lived agent token', kind: 'DaemonSet', check: 'identity', expect: 'expirationSeconds', apply: (o) => delete tokenSource(o).expirationSeconds },
   { name: 'a client certificate for the agents', kind: 'DaemonSet', check: 'identity', expect: 'agents have no client certificate', apply: (o) => agentContainer(o).env.push({ name: 'KESTREL_AGENT_TLS_CERT_FILE', value: '/etc/kestrel/identity/tls.crt' }) },
@@ -43,11 +53,14 @@ const MUTATIONS: Mutation[] = [
   { name: 'a capability added', kind: 'DaemonSet', check: 'pods', expect: 'drop ALL capabilities and add none', apply: (o) => (agentContainer(o).securityContext.capabilities.add = ['SYS_ADMIN']) },
 ];
 
-export async function checkMutations(manifests: Manifest[], values: Values, namespace: string, fullname: string, configs: ProcessConfig[]): Promise<string[]> {
+export async function checkMutations(manifests: Manifest[], values: Values, namespace: string, fullname: string, configs: ProcessConfig[], access: RbacAccessChecker): Promise<string[]> {
   const problems: string[] = [];
+  const rbacKinds = new Set(['ClusterRole', 'Role', 'RoleBinding', 'ClusterRoleBinding']);
   for (const mutation of MUTATIONS) {
     const copy: Manifest[] = structuredClone(manifests);
-    const target = mutation.kind === 'ClusterRole' ? copy.find((m) => m.kind === 'ClusterRole' && m.name === `${fullname}-aggregator`) : copy.find((m) => m.kind === mutation.kind);
+    const target = rbacKinds.has(mutation.kind)
+      ? copy.find((m) => m.kind === mutation.kind && m.name === `${fullname}${mutation.target ?? '-aggregator'}`)
+      : copy.find((m) => m.kind === mutation.kind);
     if (!target) {
       problems.push(`${mutation.name}: no ${mutation.kind} to mutate`);
       continue;
@@ -63,6 +76,9 @@ export async function checkMutations(manifests: Manifest[], values: Values, name
         break;
       case 'rbac':
         found = checkRbac(copy, values, namespace, fullname);
+        break;
+      case 'access':
+        found = await access.check(copy, values, namespace, fullname);
         break;
       case 'pods':
         found = checkPodSecurity(copy, { defaults: true });

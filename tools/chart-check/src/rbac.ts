@@ -1,6 +1,7 @@
-// Least privilege, read from the rendered RBAC: what each ServiceAccount is bound to, and that it is no more than the
-// chart promises (docs/install.md, "What the operator may do"). A static reading of the rules; the
-// SubjectAccessReview checks against the Kubernetes API test server come on top of it.
+// Least privilege, read from the rendered rules themselves: no wildcard or escalation verb, and every rule that
+// writes is one the chart promises (docs/install.md, "What the operator may do"). What each ServiceAccount can and
+// cannot do is asked of the Kubernetes API test server with SubjectAccessReviews (rbac-access.ts); this file covers
+// what a review cannot: a review answers only the questions asked, the rules show every grant.
 import type { Manifest } from './render.js';
 import type { Values } from './values.js';
 
@@ -19,7 +20,6 @@ interface Grant {
 }
 
 const READ = new Set(['get', 'list', 'watch']);
-const NEVER_RESOURCES = new Set(['pods/exec', 'pods/attach', 'pods/portforward', 'nodes/proxy', 'serviceaccounts/token']);
 const NEVER_VERBS = new Set(['*', 'impersonate', 'escalate', 'bind']);
 const WRITE_LABEL = 'usekestrel.ai/write-access';
 
@@ -51,58 +51,31 @@ export function grantsOf(manifests: Manifest[], namespace: string, name: string)
   return grants;
 }
 
-const allows = (grants: Grant[], group: string, resource: string, verb: string): boolean =>
-  grants.some((g) => (g.rule.apiGroups ?? []).includes(group) && (g.rule.resources ?? []).includes(resource) && g.rule.verbs.includes(verb) && !g.rule.resourceNames?.length);
-
 export function checkRbac(manifests: Manifest[], values: Values, namespace: string, fullname: string): string[] {
   const problems: string[] = [];
   const runtimeSecret = (get(values, ['cloud', 'runtimeSecret', 'name']) as string) || `${fullname}-cloud-runtime`;
   const accounts = { agent: `${fullname}-agent`, aggregator: `${fullname}-aggregator` };
 
   for (const [who, account] of Object.entries(accounts)) {
-    const grants = grantsOf(manifests, namespace, account);
-    for (const g of grants) {
+    for (const g of grantsOf(manifests, namespace, account)) {
       const r = g.rule;
-      const what = `${who} (${g.role}): ${r.verbs.join(',')} on ${(r.resources ?? []).join(',')}`;
-      if ([...(r.apiGroups ?? []), ...(r.resources ?? [])].includes('*') || r.verbs.some((v) => NEVER_VERBS.has(v))) problems.push(`${what}: wildcard or escalation verb`);
-      if ((r.resources ?? []).some((res) => NEVER_RESOURCES.has(res))) problems.push(`${what}: exec/attach/proxy/token access is never granted`);
-      if ((r.resources ?? []).includes('secrets')) {
-        const ownSecretOnly = g.scope === 'namespace' && r.resourceNames?.length === 1 && r.resourceNames[0] === runtimeSecret && r.verbs.every((v) => ['get', 'update', 'patch'].includes(v));
-        if (who !== 'aggregator' || !ownSecretOnly) problems.push(`${what}: Secrets may only be the aggregator's own runtime Secret ${runtimeSecret}, by name`);
-      }
+      const groups = r.apiGroups ?? [];
+      const resources = r.resources ?? [];
+      const what = `${who} (${g.role}): ${r.verbs.join(',')} on ${resources.join(',')}`;
+      if ([...groups, ...resources].includes('*') || r.verbs.some((v) => NEVER_VERBS.has(v))) problems.push(`${what}: wildcard or escalation verb`);
       const writes = r.verbs.filter((v) => !READ.has(v));
       if (writes.length === 0) continue;
       if (who === 'agent') {
         problems.push(`${what}: the agent only reads`);
         continue;
       }
-      const leases = g.scope === 'namespace' && r.apiGroups?.join() === 'coordination.k8s.io' && r.resources?.join() === 'leases' && writes.every((v) => v === 'create' || v === 'update');
-      const ownSecret = (r.resources ?? []).includes('secrets');
+      const only = (values: string[] | undefined, ...allowed: string[]) => (values ?? []).length > 0 && (values ?? []).every((v) => allowed.includes(v));
+      const leases = g.scope === 'namespace' && only(groups, 'coordination.k8s.io') && only(resources, 'leases') && only(writes, 'create', 'update');
+      const ownSecret = g.scope === 'namespace' && only(groups, '') && only(resources, 'secrets') && r.resourceNames?.join() === runtimeSecret && only(writes, 'update', 'patch');
       // Agents prove their node with ServiceAccount tokens, which only the API server can check (cluster-scoped).
-      const tokenReview = g.scope === 'cluster' && r.apiGroups?.join() === 'authentication.k8s.io' && r.resources?.join() === 'tokenreviews' && r.verbs.join() === 'create';
+      const tokenReview = g.scope === 'cluster' && only(groups, 'authentication.k8s.io') && only(resources, 'tokenreviews') && r.verbs.join() === 'create';
       const family = g.writeFamily !== undefined && FAMILY_SWITCHES[g.writeFamily] !== undefined && get(values, FAMILY_SWITCHES[g.writeFamily]!) === true;
       if (!(leases || ownSecret || tokenReview || family)) problems.push(`${what}: write access that no enabled value asks for`);
-    }
-    if (who === 'agent') {
-      for (const res of ['nodes', 'pods']) for (const verb of ['get', 'list', 'watch']) if (!allows(grants, '', res, verb)) problems.push(`agent: missing ${verb} ${res}`);
-    } else {
-      const needed: Array<[string, string[]]> = [
-        ['', ['namespaces', 'pods', 'services', 'nodes', 'events']],
-        ['apps', ['deployments', 'statefulsets', 'daemonsets', 'replicasets']],
-        ['batch', ['jobs', 'cronjobs']],
-        ['networking.k8s.io', ['networkpolicies']],
-        ['security.istio.io', ['authorizationpolicies']],
-        ['apiextensions.k8s.io', ['customresourcedefinitions']],
-      ];
-      for (const [group, resources] of needed) for (const res of resources) for (const verb of ['list', 'watch']) if (!allows(grants, group, res, verb)) problems.push(`aggregator: missing ${verb} ${group || 'core'}/${res}`);
-      for (const verb of ['get', 'create', 'update']) if (!allows(grants.filter((g) => g.scope === 'namespace'), 'coordination.k8s.io', 'leases', verb)) problems.push(`aggregator: missing ${verb} leases in its namespace`);
-      if (!allows(grants, 'authentication.k8s.io', 'tokenreviews', 'create')) problems.push(`aggregator: missing create tokenreviews (it checks agents' tokens)`);
-      // An agent token's pod is read when the review does not name the node (clusters before Kubernetes 1.30).
-      if (!allows(grants, '', 'pods', 'get')) problems.push(`aggregator: missing get pods (an agent token's pod, on clusters whose TokenReviews do not name the node)`);
-      for (const [family, keys] of Object.entries(FAMILY_SWITCHES)) {
-        const on = get(values, keys) === true && !(family === 'yaml-apply' && !(get(values, ['investigations', 'yamlApply', 'rules']) as unknown[])?.length);
-        if (on !== grants.some((g) => g.writeFamily === family)) problems.push(`aggregator: write family ${family} is ${on ? 'on but not granted' : 'granted but not on'}`);
-      }
     }
   }
   return problems;

@@ -167,7 +167,10 @@ function fileSource(volume: Volume, file: string, objects: RenderedObjects): Fil
   return undefined;
 }
 
-/** Every *_FILE setting is a key of a mounted Secret or ConfigMap (or a projected token); every *_DIR / *_ROOT setting is a mounted folder. */
+/**
+ * Every *_FILE setting is a key of a mounted Secret or ConfigMap (or a projected token); every *_DIR / *_ROOT setting
+ * is a mounted folder; a *_FILESYSTEM setting is a read-only mounted folder or none.
+ */
 function checkPaths(
   at: string,
   env: Record<string, string>,
@@ -195,6 +198,11 @@ function checkPaths(
       if (rendered && !(source.key in ((rendered.data as object | undefined) ?? {}))) {
         problems.push(`${at}: ${name}=${value}: ${source.kind} ${source.name} has no key ${source.key}`);
       }
+    } else if (name.endsWith('_FILESYSTEM')) {
+      // A path on a node filesystem whose fill level is reported (statfs), or none.
+      const mount = mounts.find((m) => m.mountPath === value);
+      if (value !== 'none' && !mount) problems.push(`${at}: ${name}=${value} is not a mounted folder (nor none)`);
+      else if (mount && !mount.readOnly) problems.push(`${at}: ${name}=${value} should be mounted read-only`);
     } else if (name.endsWith('_DIR') || name.endsWith('_ROOT')) {
       const mount = mounts.find((m) => m.mountPath === value);
       if (!mount) problems.push(`${at}: ${name}=${value} is not a mounted folder`);

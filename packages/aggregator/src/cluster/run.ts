@@ -1,7 +1,7 @@
 // Wires the cluster watch to leadership: only the replica holding the Lease runs the watches, and it publishes its
 // watermark on the Lease so the next leader knows which incident signals were already sent.
 import { KubeConfig } from '@kubernetes/client-node';
-import type { Logger, Registry } from '@kestrel/core';
+import { serviceAccountPathPrefix, type Logger, type Registry } from '@kestrel/core';
 import { ClusterEvents } from './events.js';
 import { ClusterWatch, type ClusterSink, type ReflectorView } from './index.js';
 import { LeaderElector } from './leader-election.js';
@@ -52,7 +52,7 @@ export function parseWatermarks(text: string | undefined): Record<string, string
 export function loadKubeConfig(file: string | undefined): KubeConfig {
   const kc = new KubeConfig();
   if (file) kc.loadFromFile(file);
-  else kc.loadFromCluster();
+  else kc.loadFromCluster(serviceAccountPathPrefix());
   return kc;
 }
 

@@ -2,7 +2,7 @@
 // with a JSON merge patch of `data`: only the named keys change, and no read of the Secret is needed (RBAC: patch
 // on the two Secrets by name). The client library is loaded only when running in a cluster.
 import fs from 'node:fs';
-import type { Logger } from '@kestrel/core';
+import { runningInCluster, serviceAccountDir, serviceAccountPathPrefix, type Logger } from '@kestrel/core';
 
 export interface SecretPatcher {
   readonly namespace: string;
@@ -10,19 +10,15 @@ export interface SecretPatcher {
   patch(secret: string, data: Record<string, string | Buffer>): Promise<void>;
 }
 
-const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
-
-/** True inside a pod with a service account (what `KubeConfig.loadFromCluster` needs). */
-export function runningInCluster(env: NodeJS.ProcessEnv = process.env, serviceAccountDir = SERVICE_ACCOUNT): boolean {
-  return Boolean(env['KUBERNETES_SERVICE_HOST']) && fs.existsSync(`${serviceAccountDir}/token`);
-}
+/** True inside a pod with a service account (packages/core/src/service-account.ts). */
+export { runningInCluster };
 
 /** The pod's namespace: the setting, else POD_NAMESPACE, else the service account's namespace file. */
-export function podNamespace(setting: string | undefined, env: NodeJS.ProcessEnv = process.env, serviceAccountDir = SERVICE_ACCOUNT): string | undefined {
+export function podNamespace(setting: string | undefined, env: NodeJS.ProcessEnv = process.env, dir = serviceAccountDir(env)): string | undefined {
   if (setting) return setting;
   if (env['POD_NAMESPACE']) return env['POD_NAMESPACE'];
   try {
-    return fs.readFileSync(`${serviceAccountDir}/namespace`, 'utf8').trim() || undefined;
+    return fs.readFileSync(`${dir}/namespace`, 'utf8').trim() || undefined;
   } catch {
     return undefined;
   }
@@ -36,7 +32,7 @@ export interface KubeConfigSource {
 export async function kubernetesSecretPatcher(namespace: string, source: KubeConfigSource = { from: 'cluster' }): Promise<SecretPatcher> {
   const k8s = await import('@kubernetes/client-node');
   const config = new k8s.KubeConfig();
-  if (source.from === 'cluster') config.loadFromCluster();
+  if (source.from === 'cluster') config.loadFromCluster(serviceAccountPathPrefix());
   else config.loadFromFile(source.from.kubeconfigFile);
   const api = config.makeApiClient(k8s.CoreV1Api);
   const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);

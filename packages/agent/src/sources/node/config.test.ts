@@ -64,3 +64,26 @@ test('in a cluster means KUBERNETES_SERVICE_HOST and a service account token', (
   assert.equal(runningInCluster({ KUBERNETES_SERVICE_HOST: '10.0.0.1' }, dir), true);
   assert.equal(runningInCluster({}, dir), false);
 });
+
+test('in a cluster, the service account folder under KESTREL_SERVICE_ACCOUNT_PATH_PREFIX is what loadFromCluster reads (tests only)', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'node-sa-prefix-'));
+  const dir = path.join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'token'), 't');
+  fs.writeFileSync(path.join(dir, 'namespace'), 'kestrel');
+  const saved = { ...process.env };
+  try {
+    Object.assign(process.env, { KESTREL_SERVICE_ACCOUNT_PATH_PREFIX: root, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: '6443' });
+    assert.equal(runningInCluster(), true);
+    const kc = nodeKubeConfig({ nodeWatch: 'auto', kubeconfig: undefined });
+    assert.equal(kc?.getCurrentCluster()?.server, 'https://127.0.0.1:6443');
+    assert.equal(kc?.getCurrentCluster()?.caFile, path.join(dir, 'ca.crt'));
+    assert.equal(kc?.getContextObject(kc.getCurrentContext())?.namespace, 'kestrel');
+  } finally {
+    for (const key of ['KESTREL_SERVICE_ACCOUNT_PATH_PREFIX', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) {
+      if (saved[key] === undefined) delete process.env[key];
+      else process.env[key] = saved[key];
+    }
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -2,9 +2,8 @@
 // KESTREL_AGENT_NODE_WATCH / --node-watch and so on), validated at start, and the NodeSource options built from the
 // parsed values (this is where Kubernetes access is resolved: a kubeconfig file, the in-cluster service account, or
 // none).
-import fs from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
-import { ConfigError, duration, integer, settingName, z } from '@kestrel/core';
+import { ConfigError, duration, integer, runningInCluster, serviceAccountPathPrefix, settingName, z } from '@kestrel/core';
 import type { NodeSourceOptions } from './index.js';
 import { DEFAULT_PRESSURE_THRESHOLDS, parsePressureThresholds } from './pressure.js';
 
@@ -63,12 +62,8 @@ const settingsObject = z.object(nodeSourceSettings);
 /** The parsed settings (optional keys stay optional, as in the agent's config type). */
 export type NodeSourceSettings = z.infer<typeof settingsObject>;
 
-const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
-
-/** True inside a pod with a service account (what `KubeConfig.loadFromCluster` needs). */
-export function runningInCluster(env: NodeJS.ProcessEnv = process.env, serviceAccountDir = SERVICE_ACCOUNT): boolean {
-  return Boolean(env['KUBERNETES_SERVICE_HOST']) && fs.existsSync(`${serviceAccountDir}/token`);
-}
+/** True inside a pod with a service account (packages/core/src/service-account.ts). */
+export { runningInCluster };
 
 /**
  * Kubernetes access for the watches: off -> none; a kubeconfig file when set; the service account in a cluster;
@@ -87,7 +82,7 @@ export function nodeKubeConfig(s: Pick<NodeSourceSettings, 'nodeWatch' | 'kubeco
   }
   if (inCluster) {
     const kc = new KubeConfig();
-    kc.loadFromCluster();
+    kc.loadFromCluster(serviceAccountPathPrefix());
     return kc;
   }
   if (s.nodeWatch === 'on') {
