@@ -38,26 +38,26 @@ test('bad values name the setting', () => {
   for (const [key, value] of bad) assert.throws(() => load({ [key]: value }), (err: unknown) => err instanceof ConfigError && err.message.includes(key), `${key}=${value}`);
 });
 
-test('Kubernetes access: off means none; auto without a cluster means none; on without one is a setting error', () => {
-  assert.equal(nodeKubeConfig({ nodeWatch: 'off', kubeconfig: '/does/not/matter' }, true), undefined);
-  assert.equal(nodeKubeConfig({ nodeWatch: 'auto', kubeconfig: undefined }, false), undefined);
-  assert.throws(() => nodeKubeConfig({ nodeWatch: 'on', kubeconfig: undefined }, false), (err: unknown) => err instanceof ConfigError && /KESTREL_AGENT_NODE_WATCH.*on needs Kubernetes access/.test(err.message));
-  assert.throws(() => nodeKubeConfig({ nodeWatch: 'auto', kubeconfig: '/no/such/kubeconfig' }, false), (err: unknown) => err instanceof ConfigError && /KESTREL_AGENT_KUBECONFIG/.test(err.message));
+test('Kubernetes access: off means none; auto without a cluster means none; on without one is a setting error', async () => {
+  assert.equal(await nodeKubeConfig({ nodeWatch: 'off', kubeconfig: '/does/not/matter' }, true), undefined);
+  assert.equal(await nodeKubeConfig({ nodeWatch: 'auto', kubeconfig: undefined }, false), undefined);
+  await assert.rejects(nodeKubeConfig({ nodeWatch: 'on', kubeconfig: undefined }, false), (err: unknown) => err instanceof ConfigError && /KESTREL_AGENT_NODE_WATCH.*on needs Kubernetes access/.test(err.message));
+  await assert.rejects(nodeKubeConfig({ nodeWatch: 'auto', kubeconfig: '/no/such/kubeconfig' }, false), (err: unknown) => err instanceof ConfigError && /KESTREL_AGENT_KUBECONFIG/.test(err.message));
 });
 
-test('a kubeconfig file is used for local runs, and the options carry every setting', () => {
+test('a kubeconfig file is used for local runs, and the options carry every setting', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-kubeconfig-'));
   const file = path.join(dir, 'kubeconfig');
   fs.writeFileSync(
     file,
     JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443' } }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }], 'current-context': 'x' }),
   );
-  const o = nodeSourceOptionsFrom(load({ KESTREL_AGENT_KUBECONFIG: file, KESTREL_AGENT_FS_FULL_PERCENT: '80' }), false);
+  const o = await nodeSourceOptionsFrom(load({ KESTREL_AGENT_KUBECONFIG: file, KESTREL_AGENT_FS_FULL_PERCENT: '80' }), false);
   assert.equal(o.kubeConfig?.getCurrentCluster()?.server, 'https://127.0.0.1:6443');
   assert.deepEqual([o.nodeName, o.logRoot, o.fsFullPercent, o.sampleIntervalMs, o.containerFilesystem], ['node-a', '/var/log/pods', 80, 10_000, '/var/lib/containerd']);
 });
 
-test('in a cluster means KUBERNETES_SERVICE_HOST and a service account token', () => {
+test('in a cluster means KUBERNETES_SERVICE_HOST and a service account token', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-sa-'));
   assert.equal(runningInCluster({ KUBERNETES_SERVICE_HOST: '10.0.0.1' }, dir), false);
   fs.writeFileSync(path.join(dir, 'token'), 't');
@@ -65,7 +65,7 @@ test('in a cluster means KUBERNETES_SERVICE_HOST and a service account token', (
   assert.equal(runningInCluster({}, dir), false);
 });
 
-test('in a cluster, the service account folder under KESTREL_SERVICE_ACCOUNT_PATH_PREFIX is what loadFromCluster reads (tests only)', () => {
+test('in a cluster, the service account folder under KESTREL_SERVICE_ACCOUNT_PATH_PREFIX is what loadFromCluster reads (tests only)', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'node-sa-prefix-'));
   const dir = path.join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
   fs.mkdirSync(dir, { recursive: true });
@@ -75,7 +75,7 @@ test('in a cluster, the service account folder under KESTREL_SERVICE_ACCOUNT_PAT
   try {
     Object.assign(process.env, { KESTREL_SERVICE_ACCOUNT_PATH_PREFIX: root, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: '6443' });
     assert.equal(runningInCluster(), true);
-    const kc = nodeKubeConfig({ nodeWatch: 'auto', kubeconfig: undefined });
+    const kc = await nodeKubeConfig({ nodeWatch: 'auto', kubeconfig: undefined });
     assert.equal(kc?.getCurrentCluster()?.server, 'https://127.0.0.1:6443');
     assert.equal(kc?.getCurrentCluster()?.caFile, path.join(dir, 'ca.crt'));
     assert.equal(kc?.getContextObject(kc.getCurrentContext())?.namespace, 'kestrel');

@@ -2,7 +2,7 @@
 // KESTREL_AGENT_NODE_WATCH / --node-watch and so on), validated at start, and the NodeSource options built from the
 // parsed values (this is where Kubernetes access is resolved: a kubeconfig file, the in-cluster service account, or
 // none).
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, duration, integer, runningInCluster, serviceAccountPathPrefix, settingName, z } from '@kestrel/core';
 import type { NodeSourceOptions } from './index.js';
 import { DEFAULT_PRESSURE_THRESHOLDS, parsePressureThresholds } from './pressure.js';
@@ -68,9 +68,20 @@ export { runningInCluster };
 /**
  * Kubernetes access for the watches: off -> none; a kubeconfig file when set; the service account in a cluster;
  * otherwise none, which `on` refuses (ConfigError naming the setting).
+ *
+ * @kubernetes/client-node is loaded only here, when there is access to use: importing it costs the agent about
+ * 60-85 MiB of RSS (its generated API models and undici; measured in docs/BENCHMARKS.md, "Agent memory"), which an
+ * agent without Kubernetes access (local runs, nodeWatch=off) must not pay.
  */
-export function nodeKubeConfig(s: Pick<NodeSourceSettings, 'nodeWatch' | 'kubeconfig'>, inCluster: boolean = runningInCluster()): KubeConfig | undefined {
+export async function nodeKubeConfig(s: Pick<NodeSourceSettings, 'nodeWatch' | 'kubeconfig'>, inCluster: boolean = runningInCluster()): Promise<KubeConfig | undefined> {
   if (s.nodeWatch === 'off') return undefined;
+  if (!s.kubeconfig && !inCluster) {
+    if (s.nodeWatch === 'on') {
+      throw new ConfigError(settingName(PREFIX, 'nodeWatch'), `on needs Kubernetes access (run in a cluster or set ${settingName(PREFIX, 'kubeconfig')})`);
+    }
+    return undefined;
+  }
+  const { KubeConfig } = await import('@kubernetes/client-node');
   if (s.kubeconfig) {
     const kc = new KubeConfig();
     try {
@@ -80,22 +91,16 @@ export function nodeKubeConfig(s: Pick<NodeSourceSettings, 'nodeWatch' | 'kubeco
     }
     return kc;
   }
-  if (inCluster) {
-    const kc = new KubeConfig();
-    kc.loadFromCluster(serviceAccountPathPrefix());
-    return kc;
-  }
-  if (s.nodeWatch === 'on') {
-    throw new ConfigError(settingName(PREFIX, 'nodeWatch'), `on needs Kubernetes access (run in a cluster or set ${settingName(PREFIX, 'kubeconfig')})`);
-  }
-  return undefined;
+  const kc = new KubeConfig();
+  kc.loadFromCluster(serviceAccountPathPrefix());
+  return kc;
 }
 
 /** The NodeSource options from the agent's parsed settings (which include nodeName and logRoot). */
-export function nodeSourceOptionsFrom(c: NodeSourceSettings & { nodeName: string; logRoot: string }, inCluster: boolean = runningInCluster()): NodeSourceOptions {
+export async function nodeSourceOptionsFrom(c: NodeSourceSettings & { nodeName: string; logRoot: string }, inCluster: boolean = runningInCluster()): Promise<NodeSourceOptions> {
   return {
     nodeName: c.nodeName,
-    kubeConfig: nodeKubeConfig(c, inCluster),
+    kubeConfig: await nodeKubeConfig(c, inCluster),
     procRoot: c.procRoot,
     logRoot: c.logRoot,
     containerFilesystem: c.containerFilesystem,

@@ -5,7 +5,7 @@
 // what it already had. Every object is cut down (`cut`) as soon as it arrives: a list page or a watch event is the
 // only place the full object exists. An unreachable API server means backoff and retries, never an exception;
 // 403 ends the run with ForbiddenError (RBAC will not change while the agent runs).
-import { Watch, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Backoff, sleep } from '@kestrel/core';
 import type { NodeSourceEvents, WatchName } from './events.js';
 import { arr, metadata, num, obj, statusCode, str, type KubeObject } from './kube-object.js';
@@ -36,8 +36,11 @@ function page(list: unknown): ListPage {
 
 const params = (r: ListRequest) => ({ limit: r.limit, _continue: r.continueToken, fieldSelector: r.fieldSelector });
 
-export const NODES: WatchedResource = { path: '/api/v1/nodes', list: async (kc, r) => page(await kc.makeApiClient(CoreV1Api).listNode(params(r))) };
-export const PODS: WatchedResource = { path: '/api/v1/pods', list: async (kc, r) => page(await kc.makeApiClient(CoreV1Api).listPodForAllNamespaces(params(r))) };
+// client-node is imported when used (a KubeConfig exists only then; see config.ts on what importing it costs).
+const coreV1 = async (kc: KubeConfig) => kc.makeApiClient((await import('@kubernetes/client-node')).CoreV1Api);
+
+export const NODES: WatchedResource = { path: '/api/v1/nodes', list: async (kc, r) => page(await (await coreV1(kc)).listNode(params(r))) };
+export const PODS: WatchedResource = { path: '/api/v1/pods', list: async (kc, r) => page(await (await coreV1(kc)).listPodForAllNamespaces(params(r))) };
 
 export interface WatchHandler<T> {
   /** Everything that matches now: after the first list and after each relist. What is not in it is gone. */
@@ -147,7 +150,8 @@ export class KubeWatch<T> {
   }
 
   /** One watch request: resolves (with the number of events seen) when it ends normally; GoneError on 410. */
-  private watch(signal: AbortSignal): Promise<number> {
+  private async watch(signal: AbortSignal): Promise<number> {
+    const { Watch } = await import('@kubernetes/client-node');
     return new Promise<number>((resolve, reject) => {
       let failure: Error | undefined;
       let seen = 0;
