@@ -12,3 +12,4 @@ export * from './async-queue.js';
 export * from './drop-oldest-queue.js';
 export * from './tls-listener.js';
 export * from './service-account.js';
+export * from './kube-object.js';
