@@ -28,6 +28,12 @@ export const aggregatorSchema = z.object({
   cloudKeyFile: z.string().min(1, 'expected the path of the cloud client key (tls.key)'),
   cloudCaFile: z.string().min(1, 'expected the path of the cloud CA (ca.crt)'),
   cloudTokenFile: z.string().min(1, 'expected the path of the cluster token (JWT)'),
+  /**
+   * The runtime Secret (where renewed tokens and pushed certificates are written in a cluster), mounted read-only:
+   * <cloudTokenSecretKey>, tls.crt, tls.key, ca.crt. At start, what it holds is used instead of the onboarding files
+   * when valid and newer (docs/uplink.md, "Credentials across restarts"); unset: only the onboarding files.
+   */
+  cloudRuntimeDir: z.string().min(1).optional(),
   /** Verify the cloud against the system CA bundle as well as cloudCaFile (false: only cloudCaFile). */
   cloudUseSystemCas: boolean().prefault('true'),
   /** gRPC message compression towards the cloud (used only when the cloud accepts it). */

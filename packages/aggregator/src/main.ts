@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // kestrel-aggregator: the cluster-level Deployment. `kestrel-aggregator` runs it; `kestrel-aggregator debug
 // <view>` asks a running one over its admin socket. The whole process graph is built here, top to bottom.
+import path from 'node:path';
 import {
   ConfigError,
   createLogger,
@@ -12,8 +13,9 @@ import {
   shutdownSignal,
   startAdminServer,
   startHttpServer,
+  TlsFileError,
   type Logger,
-  type TlsReloader,
+  type TlsMaterial,
 } from '@kestrel/core';
 import { renderAgents, renderStatus, statusView } from './admin/views.js';
 import { PREFIX, loadAggregatorConfig } from './config.js';
@@ -25,7 +27,9 @@ import { kubeIdentityApi, TokenIdentityCheck } from './ingest/token-identity.js'
 import { IngestTransport } from './ingest/transport.js';
 import { ReplayFilter } from './pipeline/replay-filter.js';
 import { certificateFilesWriter, certificateSecretWriter, tokenFileWriter, tokenSecretWriter, type CertificateWriter, type TokenWriter } from './uplink/credential-writers.js';
+import { CloudCertificateFiles } from './uplink/cloud-certificate-files.js';
 import { Uplink } from './uplink/index.js';
+import { logCredentialChoice, runtimeCertificatePaths } from './uplink/runtime-credentials.js';
 import { kubernetesSecretPatcher, logNoSecrets, podNamespace, runningInCluster } from './uplink/kube-secret.js';
 import { ClusterRunner, loadKubeConfig } from './cluster/run.js';
 import { Executors, executorsConfigFrom, isExecutorRequest } from './executors/index.js';
@@ -36,8 +40,13 @@ function splitHostPort(address: string): { host: string; port: number } {
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
 }
 
-function watchTls(what: string, tls: TlsReloader, logger: Logger): TlsReloader {
-  tls.on('change', (m) => logger.info(`${what} TLS material reloaded`, { subject: m.subject, notAfter: m.notAfter }));
+interface WatchedTls {
+  on(event: 'change', listener: (m: TlsMaterial, choice?: { source: string; reason: string }) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+function watchTls<T extends WatchedTls & { watch(): T }>(what: string, tls: T, logger: Logger): T {
+  tls.on('change', (m, choice) => logger.info(`${what} TLS material reloaded`, { subject: m.subject, notAfter: m.notAfter, ...(choice ? { source: choice.source, reason: choice.reason } : {}) }));
   tls.on('error', (err) => logger.warn(`${what} TLS files changed but cannot be used; keeping the previous ones`, { error: err.message }));
   return tls.watch();
 }
@@ -68,10 +77,20 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
       { certFile: config.ingestTlsCertFile, keyFile: config.ingestTlsKeyFile, caFile: config.ingestTlsCaFile },
       { cert: setting('ingestTlsCertFile'), key: setting('ingestTlsKeyFile'), ca: setting('ingestTlsCaFile') },
     );
-    const cloudTls = loadTlsSettings(
-      { certFile: config.cloudCertFile, keyFile: config.cloudKeyFile, caFile: config.cloudCaFile },
-      { cert: setting('cloudCertFile'), key: setting('cloudKeyFile'), ca: setting('cloudCaFile') },
-    );
+    // The onboarding files, or the runtime Secret's when newer and valid (uplink/runtime-credentials.ts); both
+    // followed while running (uplink/cloud-certificate-files.ts).
+    let cloudTls: CloudCertificateFiles;
+    try {
+      cloudTls = new CloudCertificateFiles(
+        { certFile: config.cloudCertFile, keyFile: config.cloudKeyFile, caFile: config.cloudCaFile },
+        config.cloudRuntimeDir ? runtimeCertificatePaths(config.cloudRuntimeDir) : undefined,
+      );
+    } catch (err) {
+      if (err instanceof TlsFileError) throw new ConfigError(setting({ cert: 'cloudCertFile', key: 'cloudKeyFile', ca: 'cloudCaFile' }[err.file]), err.message);
+      throw err;
+    }
+    const chosen = cloudTls.chosen;
+    logCredentialChoice(logger, 'certificate', chosen, { subject: chosen.material.subject, notAfter: chosen.material.notAfter.toISOString(), fingerprint256: chosen.material.fingerprint256 });
     return { ingestTls: watchTls('ingest', ingestTls, logger), cloudTls: watchTls('cloud', cloudTls, logger) };
   });
 
@@ -102,6 +121,7 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
           compression: config.cloudCompression === 'gzip',
           useSystemCas: config.cloudUseSystemCas,
           tokenFile: config.cloudTokenFile,
+          runtimeTokenFile: config.cloudRuntimeDir ? path.join(config.cloudRuntimeDir, config.cloudTokenSecretKey) : undefined,
           tokenRenewMinFraction: config.cloudTokenRenewMinPercent / 100,
           tokenRenewMaxFraction: config.cloudTokenRenewMaxPercent / 100,
           logs: { maxEntries: config.logsMaxEntriesPerMessage, maxBytes: config.logsMaxMessageSize, lingerMs: config.logsBatchLinger },

@@ -17,7 +17,7 @@ const schemas = {
     timeout: duration().default(30_000),
   }),
   'drop-connections': z.object(target),
-  'revoke-tokens': z.object(target),
+  'revoke-tokens': z.object({ ...target, issuedBefore: z.string().min(1).optional() }),
   set: z.object({ ...target, unimplemented: z.string().optional(), tokenTtl: z.string().optional(), enforceTokenExpiry: boolean().optional() }),
   status: z.object(target),
   request: z.object({ ...target, kind: z.string().min(1), body: z.string().prefault('{}'), timeout: duration().default(60_000) }),

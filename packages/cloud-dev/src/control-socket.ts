@@ -45,6 +45,15 @@ const durationArg = (value: unknown, what: string): number => {
   return ms;
 };
 
+/** A time as revoke-tokens takes it: seconds since the epoch (number or digits) or an RFC 3339 date; in seconds. */
+export function parseIssuedBefore(value: unknown): number {
+  if (typeof value === 'number' && Number.isFinite(value)) return Math.floor(value);
+  if (typeof value === 'string' && /^\d+$/.test(value.trim())) return Number(value.trim());
+  const ms = typeof value === 'string' ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) throw new Error(`issuedBefore: expected seconds since the epoch or an RFC 3339 time such as 2026-01-05T10:00:00Z (got ${JSON.stringify(value)})`);
+  return Math.floor(ms / 1000);
+}
+
 export function controlHandlers(deps: ControlDeps): Record<string, (args: Record<string, unknown>) => unknown> {
   const { controls, openStreams, events } = deps;
   return {
@@ -59,10 +68,12 @@ export function controlHandlers(deps: ControlDeps): Record<string, (args: Record
       events.connectionsDropped(dropped);
       return { dropped };
     },
-    'revoke-tokens': () => {
-      // Every token issued so far (iat counts whole seconds: this second included) is refused on streams; tokens
-      // renewed from the next second on are accepted.
-      controls.tokensRevokedBefore = Math.floor(Date.now() / 1000) + 1;
+    'revoke-tokens': (args) => {
+      // By default every token issued so far (iat counts whole seconds: this second included) is refused on streams;
+      // tokens renewed from the next second on are accepted. With issuedBefore, only tokens issued before that time
+      // (e.g. an onboarding token, while the renewed ones stay good). A revocation is never narrowed by a later one.
+      const before = args['issuedBefore'] === undefined ? Math.floor(Date.now() / 1000) + 1 : parseIssuedBefore(args['issuedBefore']);
+      controls.tokensRevokedBefore = Math.max(controls.tokensRevokedBefore ?? 0, before);
       let ended = 0;
       for (const s of openStreams.all()) {
         if (controls.isTokenRevoked(s.tokenIssuedAt)) {

@@ -172,6 +172,23 @@ describe('cloud-dev controls', () => {
     cloud.controls.tokensRevokedBefore = undefined; // the next tests use the init token again
   });
 
+  it('revoke-tokens --issued-before refuses only the tokens issued before that time', async () => {
+    const older = await signToken(material.signingKeyPem, { tenant: 'acme', sub: material.identity.clusterId }, 3_600_000, { issuedAt: new Date(Date.now() - 60_000) });
+    const newer = await signToken(material.signingKeyPem, { tenant: 'acme', sub: material.identity.clusterId }, 3_600_000, { issuedAt: new Date(Date.now() - 5_000) });
+    const cut = Date.now() - 30_000;
+    const answer = (await adminRequest(socket, 'revoke-tokens', { issuedBefore: new Date(cut).toISOString() })) as { tokensRevokedBefore: number };
+    assert.equal(answer.tokensRevokedBefore, Math.floor(cut / 1000), 'in seconds, from an RFC 3339 time');
+    const refused = requestQueue<StreamLogsRequest>();
+    assert.deepEqual(await endStatus(connect().streams.streamLogs(refused, { metadata: auth(older) })), [Status.UNAUTHENTICATED, 'bearer token revoked']);
+    refused.close();
+    const fresh = requestQueue<StreamLogsRequest>();
+    const accepted = connect().streams.streamLogs(fresh, { metadata: auth(newer) })[Symbol.asyncIterator]();
+    assert.equal((await accepted.next()).value?.response?.$case, 'heartbeat');
+    fresh.close();
+    await assert.rejects(adminRequest(socket, 'revoke-tokens', { issuedBefore: 'yesterday' }), /issuedBefore: expected seconds since the epoch or an RFC 3339 time/);
+    cloud.controls.tokensRevokedBefore = undefined; // the next tests use the init token again
+  });
+
   it('with token expiry enforced, a stream ends with UNAUTHENTICATED "bearer token expired" when its token expires', async () => {
     await adminRequest(socket, 'set', { enforceTokenExpiry: true });
     try {

@@ -34,8 +34,10 @@ Controls for a running serve (through its control socket; --dir DIR or --control
       (control stream, else data stream), waits for its CertificateRenewalResponse and prints it. With
       --revoke-previous (the default) the certificates in use before are refused afterwards.
   drop-connections        cuts every connection at once, without GOAWAY or status
-  revoke-tokens           every token issued so far is refused on streams (open ones end with UNAUTHENTICATED
-                          "bearer token revoked"); RenewClusterToken still accepts them
+  revoke-tokens [--issued-before TIME]
+      Every token issued so far (with --issued-before: issued before TIME, seconds since the epoch or RFC 3339) is
+      refused on streams (open ones end with UNAUTHENTICATED "bearer token revoked"); RenewClusterToken still
+      accepts them.
   set [--unimplemented logs,events|none] [--token-ttl 10s] [--enforce-token-expiry true|false]
   status                  the controls, the open streams and the counts
   request --kind KIND [--body JSON] [--timeout 60s]

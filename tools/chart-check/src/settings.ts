@@ -75,7 +75,7 @@ interface KeyToPath {
 }
 interface Volume {
   name: string;
-  secret?: { secretName: string; items?: KeyToPath[] };
+  secret?: { secretName: string; items?: KeyToPath[]; optional?: boolean };
   configMap?: { name: string; items?: KeyToPath[] };
   projected?: {
     sources: Array<{
@@ -136,6 +136,29 @@ export function checkSettings(manifests: Manifest[], configs: ProcessConfig[]): 
       problems.push(`${at}: ${config.process} would not start with this environment: ${(err as Error).message}`);
     }
     problems.push(...checkPaths(at, env, container.volumeMounts ?? [], pod.volumes ?? [], objects));
+    problems.push(...checkRuntimeSecret(at, env, container.volumeMounts ?? [], pod.volumes ?? []));
+  }
+  return problems;
+}
+
+/**
+ * The aggregator reads back at start what it wrote (docs/uplink.md, "Credentials across restarts"): the folder of
+ * KESTREL_AGGREGATOR_CLOUD_RUNTIME_DIR is the Secret that renewed tokens and certificates are written to, mounted
+ * with optional: true (a pod still starts without it, on the onboarding credentials).
+ */
+function checkRuntimeSecret(at: string, env: Record<string, string>, mounts: VolumeMount[], volumes: Volume[]): string[] {
+  const dir = env['KESTREL_AGGREGATOR_CLOUD_RUNTIME_DIR'];
+  if (dir === undefined) return [];
+  const volume = volumes.find((v) => v.name === mounts.find((m) => m.mountPath === dir)?.name);
+  if (!volume) return []; // reported by checkPaths
+  const written = ['KESTREL_AGGREGATOR_CLOUD_TOKEN_SECRET', 'KESTREL_AGGREGATOR_CLOUD_CERT_SECRET'].map((n) => env[n]);
+  const problems: string[] = [];
+  if (!volume.secret || written.some((name) => name !== volume.secret!.secretName)) {
+    problems.push(`${at}: KESTREL_AGGREGATOR_CLOUD_RUNTIME_DIR=${dir} (volume ${volume.name}) is not the Secret renewed credentials are written to (${written.join(', ')})`);
+  } else if (volume.secret.optional !== true) {
+    problems.push(`${at}: the runtime Secret volume ${volume.name} must be optional: true (a pod must start without it)`);
+  } else if (volume.secret.items) {
+    problems.push(`${at}: the runtime Secret volume ${volume.name} must mount every key (no items): its keys appear one by one`);
   }
   return problems;
 }
@@ -205,9 +228,12 @@ function checkPaths(
       else if (mount && !mount.readOnly) problems.push(`${at}: ${name}=${value} should be mounted read-only`);
     } else if (name.endsWith('_DIR') || name.endsWith('_ROOT')) {
       const mount = mounts.find((m) => m.mountPath === value);
+      const volume = volumes.find((v) => v.name === mount?.name);
+      // A folder of a Secret or ConfigMap (e.g. the runtime Secret the aggregator reads back) is read, never written.
+      const ofObject = volume !== undefined && (volume.secret !== undefined || volume.configMap !== undefined || volume.projected !== undefined);
       if (!mount) problems.push(`${at}: ${name}=${value} is not a mounted folder`);
-      else if (name.endsWith('_ROOT') && !mount.readOnly) problems.push(`${at}: ${name}=${value} should be mounted read-only`);
-      else if (name.endsWith('_DIR') && mount.readOnly) problems.push(`${at}: ${name}=${value} must be writable`);
+      else if ((name.endsWith('_ROOT') || ofObject) && !mount.readOnly) problems.push(`${at}: ${name}=${value} should be mounted read-only`);
+      else if (name.endsWith('_DIR') && !ofObject && mount.readOnly) problems.push(`${at}: ${name}=${value} must be writable`);
     }
   }
   return problems;

@@ -1,6 +1,7 @@
 // The TLS identity the uplink presents to the cloud, and the roots it checks the cloud's certificate against.
 //
-// The material comes from the mounted files (core's TlsReloader, which re-reads them when they change) or, after
+// The material comes from the mounted files (cloud-certificate-files.ts: the onboarding and the runtime Secret's,
+// re-read when they change; any TlsReloader of core does for one set) or, after
 // the cloud pushed a CertificateRenewalRequest, from that request until the files show the same (a Secret update
 // reaches a mounted volume up to a minute or so later) or something newer. Each change is announced once, so the
 // uplink can open a new connection with it.
@@ -10,10 +11,16 @@
 import { EventEmitter } from 'node:events';
 import { rootCertificates } from 'node:tls';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
-import type { TlsMaterial, TlsReloader } from '@kestrel/core';
+import type { TlsMaterial } from '@kestrel/core';
 
 export interface CloudTlsEvents {
   change: [TlsMaterial, string];
+}
+
+/** Files that hold the material and say when it changed: CloudCertificateFiles, or core's TlsReloader. */
+export interface TlsFiles {
+  readonly current: TlsMaterial;
+  on(event: 'change', listener: (material: TlsMaterial) => void): unknown;
 }
 
 const same = (a: TlsMaterial, b: TlsMaterial) => a.cert.equals(b.cert) && a.key.equals(b.key) && a.ca.equals(b.ca);
@@ -23,7 +30,7 @@ export class CloudTls extends EventEmitter<CloudTlsEvents> {
   private inUse: TlsMaterial;
 
   constructor(
-    files: TlsReloader,
+    files: TlsFiles,
     private readonly useSystemCas: boolean,
   ) {
     super();

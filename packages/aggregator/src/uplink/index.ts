@@ -4,14 +4,14 @@
 // (certificate-renewal.ts), answers to the cloud's requests (cloud-requests.ts) and OperatorStats every interval.
 // The uplink never knows where a record came from: producers submit records and wait for room (backpressure) and,
 // when they need it (the ingest side's acknowledgements), for delivery.
-import { Gauge, metricTotal, sleep, type Logger, type Readiness, type Registry, type TlsReloader } from '@kestrel/core';
+import { Gauge, metricTotal, sleep, type Logger, type Readiness, type Registry } from '@kestrel/core';
 import * as grpc from '@grpc/grpc-js';
 import type { PodLogs } from '@kestrel/proto/cloud/v1';
 import { RenewClusterTokenRequest, RenewClusterTokenResponse } from '@kestrel/proto/server/v1';
 import { CertificateRenewals } from './certificate-renewal.js';
 import { CloudRequests } from './cloud-requests.js';
 import { CloudStream, type StreamHooks, type StreamSettings } from './cloud-stream.js';
-import { CloudTls } from './cloud-tls.js';
+import { CloudTls, type TlsFiles } from './cloud-tls.js';
 import { CloudConnection } from './connection.js';
 import type { CertificateWriter, TokenWriter } from './credential-writers.js';
 import { Delivery, outMessage, type Accepted } from './delivery.js';
@@ -32,6 +32,8 @@ export interface UplinkConfig {
   compression: boolean;
   useSystemCas: boolean;
   tokenFile: string;
+  /** The token stored in the runtime Secret, mounted (runtime-credentials.ts); undefined: none. */
+  runtimeTokenFile?: string | undefined;
   tokenRenewMinFraction: number;
   tokenRenewMaxFraction: number;
   logs: LogBatchLimits;
@@ -40,7 +42,8 @@ export interface UplinkConfig {
 }
 
 export interface UplinkDeps {
-  tls: TlsReloader;
+  /** The client certificate files (CloudCertificateFiles, or a TlsReloader of one set). */
+  tls: TlsFiles;
   registry: Registry;
   logger: Logger;
   tokenWriters: readonly TokenWriter[];
@@ -113,6 +116,7 @@ export class Uplink {
     this.tokens = new TokenKeeper(
       {
         tokenFile: config.tokenFile,
+        runtimeTokenFile: config.runtimeTokenFile,
         renewMinFraction: config.tokenRenewMinFraction,
         renewMaxFraction: config.tokenRenewMaxFraction,
         retryInitialMs: 1000,

@@ -5,24 +5,38 @@
 // uplink recycles its streams so none outlives its token), and written back (credential-writers.ts) so a restart
 // uses it.
 //
-// The token file is also watched: a token put there by a human or by the kubelet syncing the Secret is used when
-// it is newer (by iat) than the one in memory. When the cloud rejects the token (UNAUTHENTICATED), the file is
-// checked and a renewal is tried at once; an expired token cannot be renewed (the cloud refuses it), which is
-// reported as such and retried slowly, so a token replaced by hand is picked up.
+// At start the token is the onboarding token file's or, when newer and still valid, the one stored in the runtime
+// Secret and mounted back (runtimeTokenFile; runtime-credentials.ts says which and why, in one log line). Both files
+// are also watched: a token put there by a human, by the kubelet syncing a Secret, or by another replica's renewal
+// is used when it is newer (by iat) than the one in memory. When the cloud rejects the token (UNAUTHENTICATED), the
+// files are checked and a renewal is tried at once; an expired token cannot be renewed (the cloud refuses it), which
+// is reported as such and retried slowly, so a token replaced by hand is picked up.
 import fs from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { Backoff, type Logger } from '@kestrel/core';
 import type { TokenWriter } from './credential-writers.js';
 import type { UplinkEvents } from './events.js';
-import { decodeClusterToken, isNewer, readClusterToken, type ClusterToken } from './token.js';
+import { chooseClusterToken, logCredentialChoice } from './runtime-credentials.js';
+import { decodeClusterToken, isNewer, type ClusterToken } from './token.js';
 
 function stampOf(file: string): string {
   const st = fs.statSync(file);
   return `${st.mtimeMs}:${st.size}:${st.ino}`;
 }
 
+function stampOrMissing(file: string): string {
+  try {
+    return stampOf(file);
+  } catch {
+    return 'missing';
+  }
+}
+
 export interface TokenSettings {
+  /** The onboarding token (mounted onboarding Secret, or a file for local runs). */
   tokenFile: string;
+  /** The token the aggregator stored in the runtime Secret, mounted back; undefined: none configured. */
+  runtimeTokenFile?: string | undefined;
   /** Renew at a random point in [min, max] of the token's lifetime (fractions, 0 < min <= max < 1). */
   renewMinFraction: number;
   renewMaxFraction: number;
@@ -54,7 +68,8 @@ export function renewalTime(token: ClusterToken, settings: Pick<TokenSettings, '
 
 export class TokenKeeper extends EventEmitter<TokenKeeperEvents> {
   private token: ClusterToken;
-  private fileStamp = '';
+  /** Per token file: what it looked like when last read (mtime, size, inode), or 'missing'. */
+  private readonly fileStamps = new Map<string, string>();
   private wake: (() => void) | undefined;
   private requested: string | undefined;
   private waiters: (() => void)[] = [];
@@ -72,15 +87,25 @@ export class TokenKeeper extends EventEmitter<TokenKeeperEvents> {
   ) {
     super();
     // Throws (naming the file and the problem) when there is no usable token at start.
-    this.token = readClusterToken(settings.tokenFile);
-    this.fileStamp = stampOf(settings.tokenFile);
+    const choice = chooseClusterToken(settings.tokenFile, settings.runtimeTokenFile);
+    this.token = choice.token;
+    for (const file of this.files) this.fileStamps.set(file, stampOrMissing(file));
     this.nextRenewalAt = renewalTime(this.token, settings, Date.now());
+    logCredentialChoice(logger, 'token', choice, { issuedAt: this.token.issuedAt?.toISOString(), expiresAt: this.token.expiresAt?.toISOString(), nextRenewalAt: this.nextRenewalAt.toISOString() });
   }
 
-  /** The token to use now (a newer one from the file wins). */
+  private get files(): string[] {
+    return this.settings.runtimeTokenFile === undefined ? [this.settings.tokenFile] : [this.settings.tokenFile, this.settings.runtimeTokenFile];
+  }
+
+  /** The token to use now (a newer one from a token file wins). */
   get current(): ClusterToken {
-    const fromFile = this.readFile();
-    if (fromFile && fromFile.jwt !== this.token.jwt && isNewer(fromFile, this.token)) this.adopt(fromFile, 'the token file holds a newer token');
+    let newest: { token: ClusterToken; file: string } | undefined;
+    for (const file of this.files) {
+      const fromFile = this.readFile(file);
+      if (fromFile && fromFile.jwt !== this.token.jwt && isNewer(fromFile, newest?.token ?? this.token)) newest = { token: fromFile, file };
+    }
+    if (newest) this.adopt(newest.token, newest.file === this.settings.tokenFile ? 'the token file holds a newer token' : "the runtime Secret's token file holds a newer token");
     return this.token;
   }
 
@@ -162,26 +187,28 @@ export class TokenKeeper extends EventEmitter<TokenKeeperEvents> {
         this.events.credentialWriteFailed('token', writer.target, err instanceof Error ? err.message : String(err));
       }
     }
-    // What we wrote is now what the file says: not a reason to adopt it again.
-    this.readFile();
+    // What we wrote is now what the files say (a Secret's mounted copy only later): not a reason to adopt it again.
+    for (const file of this.files) this.readFile(file);
   }
 
-  /** Reads the token file when it changed since the last read; undefined when unchanged or unusable. */
-  private readFile(): ClusterToken | undefined {
+  /** Reads a token file when it changed since the last read; undefined when unchanged or unusable. */
+  private readFile(file: string): ClusterToken | undefined {
+    const runtime = file !== this.settings.tokenFile;
     let stamp: string;
     try {
-      stamp = stampOf(this.settings.tokenFile);
+      stamp = stampOf(file);
     } catch (err) {
-      if (this.fileStamp !== 'missing') this.logger.warn('cannot read the cluster token file; using the token in memory', { file: this.settings.tokenFile, error: String(err) });
-      this.fileStamp = 'missing';
+      // The runtime Secret has no token until the first renewal is stored (and the kubelet shows it): not a problem.
+      if (this.fileStamps.get(file) !== 'missing' && !runtime) this.logger.warn('cannot read the cluster token file; using the token in memory', { file, error: String(err) });
+      this.fileStamps.set(file, 'missing');
       return undefined;
     }
-    if (stamp === this.fileStamp) return undefined;
-    this.fileStamp = stamp;
+    if (stamp === this.fileStamps.get(file)) return undefined;
+    this.fileStamps.set(file, stamp);
     try {
-      return decodeClusterToken(fs.readFileSync(this.settings.tokenFile, 'utf8').trim());
+      return decodeClusterToken(fs.readFileSync(file, 'utf8').trim());
     } catch (err) {
-      this.logger.warn('the cluster token file does not hold a usable token; using the token in memory', { file: this.settings.tokenFile, error: String(err) });
+      this.logger.warn('the cluster token file does not hold a usable token; using the token in memory', { file, error: String(err) });
       return undefined;
     }
   }
