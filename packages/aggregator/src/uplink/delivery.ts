@@ -62,7 +62,7 @@ export interface OutMessage {
   sends: number;
   /** When the last write completed (ms since the epoch). */
   writtenAt: number;
-  /** The wrapped bytes for the stream that last wrote it. */
+  /** The wrapped bytes for the stream writing it (dropped once written; a replay wraps again). */
   wire?: { stream: StreamName; bytes: Buffer };
 }
 
