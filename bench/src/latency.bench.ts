@@ -1,0 +1,218 @@
+// Latency benchmark: how long a log line takes from its write into a container's log file to its arrival at the
+// cloud. Real processes on loopback: cloud-dev, 2 aggregator replicas, 5 agents (each its own node name, pods folder,
+// client certificate and state), every agent given both aggregators' addresses (it picks one by rendezvous hashing
+// of its node name). A writer process (latency-writer-child.ts) writes 10,000 CRI lines/s per node into the pods'
+// files, each line carrying its sequence number and write time (Date.now()); cloud-dev stamps every message it
+// reads with `receivedAt` (Date.now()). Per line: receivedAt - write time. Printed: p50, p90, p99, p99.9 and max,
+// the count of lines written and stored, missing and duplicated lines, and p99 per slice of the run (stalls).
+// Target (printed, not asserted): p99 under 1 s, with the default batching delays (agent flushInterval 200 ms,
+// aggregator logsBatchLinger 200 ms), which the ingest benchmark's throughput figures were measured with too.
+//
+// Settings (environment): BENCH_LATENCY_SECONDS (40: seconds of writing), BENCH_LATENCY_RATE (10000 lines/s per
+// node), BENCH_LATENCY_AGENTS (5), BENCH_LATENCY_ADDRESSES ("both": every agent gets both addresses; "alternate":
+// agent i gets aggregator i mod 2 only), BENCH_LATENCY_AGGREGATOR_ENV ("K=V,K=V": extra aggregator settings),
+// BENCH_CLOUD_HTTP2_WINDOW=1 (cloud-dev advertises an 8 MiB HTTP/2 window: http2-window.ts), BENCH_PROFILE=1.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { createContainers, type SimulatedContainer } from '@kestrel/e2e/harness/pod-writer';
+import type { RunningProcess } from '@kestrel/e2e/harness/process';
+import { createInternalPki, startAgent, startAggregator } from '@kestrel/e2e/harness/system';
+import { cloudHttp2Window, startBenchCloud } from './cloud.js';
+import type { WriterConfig, WriterResult } from './latency-writer-child.js';
+import { printProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
+import { describeMachine, machineCpu, procStats, StoredEntryCounter } from './proc-stats.js';
+
+const SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 40);
+const RATE = Number(process.env.BENCH_LATENCY_RATE ?? 10_000);
+const AGENTS = Number(process.env.BENCH_LATENCY_AGENTS ?? 5);
+const ADDRESSES = process.env.BENCH_LATENCY_ADDRESSES ?? 'both';
+const HEARTBEAT = '1s';
+/** BENCH_LATENCY_AGGREGATOR_ENV="K=V,K=V": extra aggregator settings (sensitivity runs). */
+const aggregatorEnv = Object.fromEntries(
+  (process.env.BENCH_LATENCY_AGGREGATOR_ENV ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
+/** BENCH_PROFILE=1: the first agent and the first aggregator run under node --cpu-prof (slower: latency figures do not count). */
+const PROFILE = process.env.BENCH_PROFILE === '1';
+const TARGET_P99_MS = 1000;
+/** Also shown: the figures for lines written after this many seconds (a start-up transient is excluded). */
+const STARTUP_S = 10;
+/** Pods per node, and which of them have a second container (an Envoy sidecar). */
+const PODS_PER_NODE = 5;
+
+const out = (line: string) => process.stdout.write(line + '\n');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kestrel-bench-latency-'));
+const profileEnv = (name: string): Record<string, string> => (PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.join(workDir, `profile-${name}`)}` } : {});
+const pki = createInternalPki(path.join(workDir, 'pki'));
+const processes: RunningProcess[] = [];
+let exitCode = 0;
+try {
+  const { cloud, cloudDir, dataDir, address } = await startBenchCloud(workDir, HEARTBEAT);
+  processes.push(cloud);
+  const aggregators = [];
+  for (let i = 0; i < 2; i++) {
+    const a = await startAggregator(workDir, `aggregator-${i}`, cloudDir, address, pki, { ...aggregatorEnv, ...(i === 0 ? profileEnv('aggregator-0') : {}) });
+    processes.push(a.aggregator);
+    aggregators.push(a);
+  }
+  const nodes: { name: string; containers: SimulatedContainer[]; agent: RunningProcess }[] = [];
+  for (let i = 0; i < AGENTS; i++) {
+    const name = `lat-node-${i}`;
+    const podsRoot = path.join(workDir, `pods-${i}`);
+    const containers = createContainers(
+      podsRoot,
+      Array.from({ length: PODS_PER_NODE }, (_, p) => ({ namespace: ['shop', 'payments', 'search'][p % 3]!, pod: `app-${i}-${p}`, containers: p % 2 === 0 ? ['app', 'envoy'] : ['app'] })),
+    );
+    const addresses = ADDRESSES === 'alternate' ? aggregators[i % 2]!.ingestAddress : aggregators.map((a) => a.ingestAddress).join(',');
+    const { agent } = startAgent(workDir, name, podsRoot, addresses, pki, {
+      // The agent's defaults, stated (the harness shortens scan and poll for tests): inotify drives reading.
+      KESTREL_AGENT_SCAN_INTERVAL: '60s',
+      KESTREL_AGENT_POLL_INTERVAL: '10s',
+      KESTREL_AGENT_FLUSH_INTERVAL: '200ms',
+      KESTREL_AGENT_BATCH_MAX_LINES: '2000',
+      KESTREL_AGENT_BATCH_MAX_SIZE: '1MiB',
+      ...(i === 0 ? profileEnv(name) : {}),
+    });
+    processes.push(agent);
+    nodes.push({ name, containers, agent });
+  }
+  const placement = new Map<string, string>();
+  for (const n of nodes) {
+    const line = await n.agent.waitFor((l) => l.message === 'connected to aggregator', 30_000);
+    const addr = String(line['address']);
+    placement.set(n.name, aggregators.find((a) => a.ingestAddress === addr) ? `aggregator-${aggregators.findIndex((a) => a.ingestAddress === addr)}` : addr);
+  }
+  const files = nodes.reduce((n, x) => n + x.containers.length, 0);
+  out(
+    `${AGENTS} agents (${files} container files, ${(files / AGENTS).toFixed(0)} per node), 2 aggregators, cloud-dev (heartbeat ${HEARTBEAT}); ` +
+      `addresses: ${ADDRESSES === 'alternate' ? 'one per agent, alternating' : 'both, rendezvous hashing'}; placement: ${[...placement].map(([n, a]) => `${n}->${a}`).join(' ')}`,
+  );
+  out(`writing ${fmt(RATE)} lines/s per node for ${SECONDS} s; agent flushInterval 200 ms, batches 2000 lines / 1 MiB; aggregator logsBatchLinger 200 ms, replay window 5 s (defaults)${Object.keys(aggregatorEnv).length ? `; aggregators also ${JSON.stringify(aggregatorEnv)}` : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`);
+
+  const before = processes.map((p) => procStats(p.pid!));
+  const m0 = machineCpu();
+  const writerConfig: WriterConfig = {
+    nodes: nodes.map((n) => ({ files: n.containers.map((c) => ({ file: c.file, pod: c.pod, container: c.container })) })),
+    linesPerSecondPerNode: RATE,
+    seconds: SECONDS,
+  };
+  const writer = spawn(process.execPath, [path.join(import.meta.dirname, 'latency-writer-child.js'), JSON.stringify(writerConfig)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let writerOut = '';
+  writer.stdout.on('data', (d: Buffer) => (writerOut += d.toString()));
+  const store = new StoredEntryCounter(dataDir);
+  const writerCode = await new Promise<number | null>((resolve) => writer.on('exit', resolve));
+  if (writerCode !== 0) throw new Error(`the writer failed (exit ${writerCode})`);
+  const written = JSON.parse(writerOut.trim().split('\n').at(-1)!) as WriterResult;
+  const after = processes.map((p) => procStats(p.pid!));
+  const m1 = machineCpu();
+  const totalWritten = written.files.reduce((n, f) => n + f.lines, 0);
+  out(`written: ${fmt(totalWritten)} lines in ${written.seconds.toFixed(1)} s (writer at most ${fmt(written.maxBehindLines)} lines behind schedule per node, longest tick gap ${written.maxTickGapMs} ms)`);
+
+  // Everything should arrive within a few seconds of the last write.
+  const deadline = Date.now() + 60_000;
+  while (store.poll() < totalWritten && Date.now() < deadline) await sleep(250);
+  await sleep(1000);
+  store.poll();
+
+  const byFile = new Map<string, { c: SimulatedContainer; lines: number }>();
+  for (const n of nodes) for (const c of n.containers) byFile.set(`${c.uid}|${c.container}`, { c, lines: written.files.find((f) => f.file === c.file)?.lines ?? 0 });
+  const seen = new Map<string, Uint8Array>();
+  for (const [k, v] of byFile) seen.set(k, new Uint8Array(v.lines + 1));
+  /** Per line arrived: its write time, its arrival at cloud-dev, and when the aggregator took its batch. */
+  const writeTimes: number[] = [];
+  const latencies: number[] = [];
+  const toAggregator: number[] = [];
+  let duplicates = 0;
+  let foreign = 0;
+  const reader = readline.createInterface({ input: fs.createReadStream(path.join(dataDir, 'logs.jsonl')), crlfDelay: Infinity });
+  for await (const line of reader) {
+    if (!line) continue;
+    const record = JSON.parse(line) as { receivedAt: string; message?: { podLogs?: { podUid?: string; containerName?: string; collectionTimestamp?: string; logEntries?: { message?: string }[] } } };
+    const logs = record.message?.podLogs;
+    if (!logs) continue;
+    const received = Date.parse(record.receivedAt);
+    // The aggregator stamps collection_timestamp when it turns an agent's batch into PodLogs (toPodLogs).
+    const collected = logs.collectionTimestamp ? Date.parse(logs.collectionTimestamp) : NaN;
+    const marks = seen.get(`${logs.podUid}|${logs.containerName}`);
+    for (const e of logs.logEntries ?? []) {
+      const m = / seq=(\d+) wt=(\d+)$/.exec(e.message ?? '');
+      if (!m || !marks) {
+        foreign++;
+        continue;
+      }
+      const seq = Number(m[1]);
+      if (marks[seq]) {
+        duplicates++;
+        continue;
+      }
+      marks[seq] = 1;
+      const wt = Number(m[2]);
+      writeTimes.push(wt);
+      latencies.push(received - wt);
+      toAggregator.push(collected - wt);
+    }
+  }
+  let missing = 0;
+  const missingWhere: string[] = [];
+  for (const [k, marks] of seen) {
+    let m = 0;
+    for (let s = 1; s < marks.length; s++) if (!marks[s]) m++;
+    if (m > 0) missingWhere.push(`${byFile.get(k)!.c.pod}/${byFile.get(k)!.c.container}: ${m}`);
+    missing += m;
+  }
+  const quantiles = (xs: ArrayLike<number>) => {
+    const sorted = Float64Array.from(xs).sort();
+    return (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+  };
+  const q = quantiles(latencies);
+  const qa = quantiles(toAggregator);
+  const qc = quantiles(latencies.map((l, i) => l - toAggregator[i]!));
+  const p99 = q(0.99);
+  out('');
+  out(`lines: ${fmt(totalWritten)} written, ${fmt(latencies.length)} arrived at cloud-dev, ${fmt(missing)} missing, ${fmt(duplicates)} duplicated${foreign ? `, ${foreign} not ours` : ''}${missingWhere.length ? ` (missing: ${missingWhere.slice(0, 10).join(', ')})` : ''}`);
+  out(`write -> cloud-dev receivedAt: p50 ${q(0.5).toFixed(0)} ms  p90 ${q(0.9).toFixed(0)} ms  p99 ${p99.toFixed(0)} ms  p99.9 ${q(0.999).toFixed(0)} ms  max ${q(1).toFixed(0)} ms  target p99 < ${TARGET_P99_MS} ms: ${p99 < TARGET_P99_MS && missing === 0 ? 'MET' : 'NOT MET'}`);
+  out(`  of which write -> aggregator (its PodLogs collection_timestamp): p50 ${qa(0.5).toFixed(0)} ms  p99 ${qa(0.99).toFixed(0)} ms;  aggregator -> cloud-dev: p50 ${qc(0.5).toFixed(0)} ms  p99 ${qc(0.99).toFixed(0)} ms`);
+  // Stalls: p99 per 5 s of writing; and the figures without the first STARTUP_S s (connections, JIT, first batches).
+  const firstWrite = writeTimes.reduce((m, x) => Math.min(m, x), Infinity);
+  const qs = quantiles(latencies.filter((_, i) => writeTimes[i]! - firstWrite >= STARTUP_S * 1000));
+  out(`  lines written after the first ${STARTUP_S} s: p50 ${qs(0.5).toFixed(0)} ms  p90 ${qs(0.9).toFixed(0)} ms  p99 ${qs(0.99).toFixed(0)} ms  max ${qs(1).toFixed(0)} ms`);
+  const slices = new Map<number, number[]>();
+  for (let i = 0; i < writeTimes.length; i++) {
+    const slice = Math.floor((writeTimes[i]! - firstWrite) / 5000);
+    const list = slices.get(slice);
+    if (list) list.push(latencies[i]!);
+    else slices.set(slice, [latencies[i]!]);
+  }
+  out(`p99 per 5 s of writing (ms): ${[...slices].sort((a, b) => a[0] - b[0]).map(([k, list]) => `${k * 5}s: ${quantiles(list)(0.99).toFixed(0)}`).join(', ')}`);
+  const names = processes.map((p) => p.name);
+  out(`CPU while writing (cores): ${names.map((n, i) => `${n} ${((after[i]!.cpuSeconds - before[i]!.cpuSeconds) / written.seconds).toFixed(2)}`).join(', ')}; peak RSS (MiB): ${names.map((n, i) => `${n} ${after[i]!.peakRssMiB.toFixed(0)}`).join(', ')}`);
+  out(`while writing, ${describeMachine(m0, m1, written.seconds)}`);
+  if (missing > 0) exitCode = 1;
+} catch (err) {
+  out(`latency bench failed: ${err instanceof Error ? err.stack : String(err)}`);
+  exitCode = 1;
+} finally {
+  for (const p of [...processes].reverse()) await p.stop(15_000);
+}
+if (PROFILE) {
+  for (const name of ['lat-node-0', 'aggregator-0']) {
+    const dir = path.join(workDir, `profile-${name}`);
+    for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      const kept = path.join(os.tmpdir(), `kestrel-latency-${name}-${Date.now()}.cpuprofile`);
+      fs.copyFileSync(path.join(dir, f), kept);
+      out(`\n${name} CPU profile: ${kept}`);
+      printProfileSummary(summarizeCpuProfile(kept, 25), out);
+    }
+  }
+}
+if (process.env.BENCH_KEEP === '1') out(`work dir kept: ${workDir}`);
+else fs.rmSync(workDir, { recursive: true, force: true });
+process.exit(exitCode);
