@@ -13,3 +13,4 @@ export * from './drop-oldest-queue.js';
 export * from './tls-listener.js';
 export * from './service-account.js';
 export * from './kube-object.js';
+export { followFiles, type FileFollower } from './file-follower.js';

@@ -9,8 +9,8 @@
 import { EventEmitter } from 'node:events';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { ConfigError } from './config.js';
+import { followFiles, type FileFollower } from './file-follower.js';
 import { credentials, experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
 
 export interface TlsFilePaths {
@@ -86,9 +86,7 @@ export interface TlsReloaderEvents {
  */
 export class TlsReloader extends EventEmitter<TlsReloaderEvents> implements experimental.CertificateProvider {
   private material: TlsMaterial;
-  private readonly watchers: fs.FSWatcher[] = [];
-  private poll: NodeJS.Timeout | undefined;
-  private debounce: NodeJS.Timeout | undefined;
+  private follower: FileFollower | undefined;
   private readonly caListeners = new Set<experimental.CaCertificateUpdateListener>();
   private readonly identityListeners = new Set<experimental.IdentityCertificateUpdateListener>();
 
@@ -107,27 +105,15 @@ export class TlsReloader extends EventEmitter<TlsReloaderEvents> implements expe
 
   /** Starts watching the files' folders. */
   watch(): this {
-    const folders = new Set([this.paths.certFile, this.paths.keyFile, this.paths.caFile].map((f) => path.dirname(f)));
-    for (const folder of folders) {
-      try {
-        const watcher = fs.watch(folder, () => this.scheduleReload());
-        watcher.on('error', () => undefined); // the poll keeps working if a folder goes away
-        this.watchers.push(watcher);
-      } catch {
-        // Folder not watchable (e.g. some network volumes): the poll covers it.
-      }
-    }
-    this.poll = setInterval(() => this.reload(), this.pollIntervalMs);
-    this.poll.unref();
+    this.follower ??= followFiles([this.paths.certFile, this.paths.keyFile, this.paths.caFile], () => this.reload(), this.pollIntervalMs);
     return this;
   }
 
   close(): void {
-    for (const w of this.watchers) w.close();
-    this.watchers.length = 0;
-    if (this.poll) clearInterval(this.poll);
-    if (this.debounce) clearTimeout(this.debounce);
+    this.follower?.close();
+    this.follower = undefined;
   }
+
 
   /** Re-reads the files now; returns true when the material changed. */
   reload(): boolean {
@@ -146,12 +132,6 @@ export class TlsReloader extends EventEmitter<TlsReloaderEvents> implements expe
     return true;
   }
 
-  private scheduleReload(): void {
-    // Several files change in one Secret update: wait for the burst to settle, then read once.
-    if (this.debounce) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => this.reload(), 200);
-    this.debounce.unref();
-  }
 
   // grpc-js registers its own watcher only after adding our listener, so the first update must come later (a
   // synchronous call would be lost and the server would drop every connection as "credentials not loaded").

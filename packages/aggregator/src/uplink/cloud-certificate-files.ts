@@ -9,9 +9,7 @@
 // cluster again) are newer, so they win. A change that leaves the choice as it was, such as the kubelet showing the
 // certificate this replica already uses since the push (CloudTls), changes nothing.
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
-import path from 'node:path';
-import type { TlsFilePaths, TlsMaterial } from '@kestrel/core';
+import { followFiles, type FileFollower, type TlsFilePaths, type TlsMaterial } from '@kestrel/core';
 import { chooseCloudCertificate, type CertificateChoice } from './runtime-credentials.js';
 
 export interface CloudCertificateFilesEvents {
@@ -25,9 +23,7 @@ const same = (a: TlsMaterial, b: TlsMaterial) => a.cert.equals(b.cert) && a.key.
 
 export class CloudCertificateFiles extends EventEmitter<CloudCertificateFilesEvents> {
   private choice: CertificateChoice;
-  private readonly watchers: fs.FSWatcher[] = [];
-  private poll: NodeJS.Timeout | undefined;
-  private debounce: NodeJS.Timeout | undefined;
+  private follower: FileFollower | undefined;
 
   /** Throws (the onboarding files' TlsFileError) when neither set can be used at start. */
   constructor(
@@ -51,26 +47,15 @@ export class CloudCertificateFiles extends EventEmitter<CloudCertificateFilesEve
   /** Starts following both sets of files. */
   watch(): this {
     const files = [this.onboarding, ...(this.runtime ? [this.runtime] : [])].flatMap((p) => [p.certFile, p.keyFile, p.caFile]);
-    for (const folder of new Set(files.map((f) => path.dirname(f)))) {
-      try {
-        const watcher = fs.watch(folder, () => this.scheduleReload());
-        watcher.on('error', () => undefined); // the poll keeps working if a folder goes away
-        this.watchers.push(watcher);
-      } catch {
-        // Not watchable (missing, some network volumes): the poll covers it.
-      }
-    }
-    this.poll = setInterval(() => this.reload(), this.pollIntervalMs);
-    this.poll.unref();
+    this.follower ??= followFiles(files, () => this.reload(), this.pollIntervalMs);
     return this;
   }
 
   close(): void {
-    for (const w of this.watchers) w.close();
-    this.watchers.length = 0;
-    if (this.poll) clearInterval(this.poll);
-    if (this.debounce) clearTimeout(this.debounce);
+    this.follower?.close();
+    this.follower = undefined;
   }
+
 
   /** Chooses again from the files now; returns true when the material changed. */
   reload(now = Date.now()): boolean {
@@ -90,10 +75,4 @@ export class CloudCertificateFiles extends EventEmitter<CloudCertificateFilesEve
     return true;
   }
 
-  private scheduleReload(): void {
-    // A Secret update changes several files at once: wait for the burst to settle, then choose once.
-    if (this.debounce) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => this.reload(), 200);
-    this.debounce.unref();
-  }
 }
