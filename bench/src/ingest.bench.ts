@@ -18,9 +18,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { adminRequest } from '@kestrel/core';
+import { readCloudSummary } from '@kestrel/e2e/harness/delivery-check';
 import { createInternalPki, startAggregator } from '@kestrel/e2e/harness/system';
 import { cloudHttp2Window, startBenchCloud } from './cloud.js';
-import { readCloudSummary } from '@kestrel/e2e/harness/delivery-check';
 import type { ChildConfig, ChildMessage } from './ingest-agents-child.js';
 import { printProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
 import { describeMachine, machineCpu, procStats, StoredEntryCounter } from './proc-stats.js';
@@ -55,6 +55,9 @@ const { cloud, dataDir, cloudDir, address: cloudAddress } = await startBenchClou
 const started = await startAggregator(workDir, 'aggregator-0', cloudDir, cloudAddress, pki, {
   ...(PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
   ...extraEnv,
+}).catch(async (err: unknown) => {
+  await cloud.stop();
+  throw err;
 });
 const aggregator = started.aggregator;
 const httpAddress = String(aggregator.lines.find((l) => l.message === 'kestrel-aggregator started')?.['http'] ?? '');
@@ -236,7 +239,7 @@ try {
   out(`ingest bench failed: ${err instanceof Error ? err.message : String(err)}`);
   exitCode = 1;
 } finally {
-  child.send({ type: 'exit' });
+  if (child.connected) child.send({ type: 'exit' });
   await Promise.race([childExited, sleep(10_000)]);
   child.kill('SIGKILL');
   await aggregator.stop(30_000);
