@@ -34,6 +34,7 @@ import { kubernetesSecretPatcher, logNoSecrets, podNamespace, runningInCluster }
 import { ClusterRunner, loadKubeConfig } from './cluster/run.js';
 import { Executors, executorsConfigFrom, isExecutorRequest } from './executors/index.js';
 import { renderCluster } from './admin/cluster-view.js';
+import { QueryDispatcher } from './queries/dispatch.js';
 
 function splitHostPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
@@ -153,9 +154,13 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
     process.exit(2);
   }
   const stopping = new AbortController();
+  // DatadogQueryRequest (Datadog, Argo CD, Rollouts, Flux, Karpenter): always answered; families register below
+  // when they are configured, the others are answered as not available (queries/dispatch.ts).
+  const queries = new QueryDispatcher();
+  uplink.requests.handlers.push(queries);
   const executors = kubeConfig ? await Executors.start(executorsConfigFrom(config), { kubeConfig, registry, logger }) : undefined;
   if (executors) {
-    uplink.requests.handler = {
+    uplink.requests.handlers.push({
       handles: (m) => isExecutorRequest(m),
       handle: (m) =>
         executors.handle(m as Parameters<Executors['handle']>[0], {
@@ -167,7 +172,7 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
             process.exitCode = code;
           },
         }),
-    };
+    });
   }
   const namespace = podNamespace(config.kubernetesNamespace);
   const cluster =

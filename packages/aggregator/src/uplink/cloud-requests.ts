@@ -14,16 +14,20 @@ export const unsupported = (what: string) => `${what} are not supported by this 
 
 export type CloudMessage = NonNullable<StreamControlResponse['response']> | NonNullable<StreamDataResponse['response']>;
 
-/** Carries out a request kind beyond certificate renewal (the investigation executors); returns the answer. */
+/**
+ * Carries out a request kind beyond certificate renewal (investigation executors, metrics queries, the
+ * DatadogQueryRequest families, network policy pushes); resolves to the answer, which goes back on the stream the
+ * request came on (`on`), or to undefined when the request kind has no answer. Never rejects.
+ */
 export interface RequestHandler {
-  handles(message: CloudMessage): boolean;
-  handle(message: CloudMessage): Promise<UplinkRecord>;
+  handles(message: CloudMessage, on: StreamName): boolean;
+  handle(message: CloudMessage, on: StreamName): Promise<UplinkRecord | undefined>;
 }
 
 export class CloudRequests {
   heartbeats = 0;
-  /** Set once the process has what the request needs (e.g. Kubernetes access for investigations). */
-  handler: RequestHandler | undefined;
+  /** Added once the process has what a request kind needs (e.g. Kubernetes access for investigations); the first that handles a message wins. */
+  readonly handlers: RequestHandler[] = [];
 
   constructor(
     private readonly certificates: CertificateRenewals,
@@ -48,10 +52,15 @@ export class CloudRequests {
 
   private handle(on: StreamName, message: CloudMessage | undefined): void {
     const reply = (record: UplinkRecord) => this.answer(on, record);
-    if (message && this.handler?.handles(message)) {
+    const handler = message && this.handlers.find((h) => h.handles(message, on));
+    if (message && handler) {
       this.events.cloudMessage(on, message.$case, 'handled');
-      // The handler answers every request, refusals included, and never throws (see executors/index.ts).
-      void this.handler.handle(message).then(reply);
+      // Handlers answer every request, refusals included, and never reject (see executors/index.ts); a rejection
+      // anyway is a bug, logged, never an unhandled rejection that ends the process.
+      void handler.handle(message, on).then(
+        (record) => record && reply(record),
+        (err: unknown) => this.events.cloudMessage(on, message.$case, 'handler_failed', err instanceof Error ? err.message : String(err)),
+      );
       return;
     }
     switch (message?.$case) {

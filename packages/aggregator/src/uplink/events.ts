@@ -123,7 +123,7 @@ export class UplinkEvents {
     this.logger.error('certificate renewal from the cloud not applied', { requestId, error });
   }
 
-  cloudMessage(stream: StreamName, kind: string, result: 'handled' | 'answered_unsupported' | 'unsupported_no_answer' | 'unknown' | 'malformed', detail = ''): void {
+  cloudMessage(stream: StreamName, kind: string, result: 'handled' | 'answered_unsupported' | 'unsupported_no_answer' | 'unknown' | 'malformed' | 'handler_failed', detail = ''): void {
     this.cloudMessages.inc({ stream, kind, result });
     if (result === 'handled') return;
     this.rateLimited.warn(`cloud:${stream}:${kind}:${result}`, 'message from the cloud not handled by this operator version', { stream, kind, result, detail });
