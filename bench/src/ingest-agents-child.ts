@@ -153,7 +153,7 @@ class SimAgent {
   }
 
   /** One batch: chunks of consecutive lines of one file each, round robin over the node's files. */
-  private build(): { content: { logs: LogChunk[]; nodeConditions: [] }; lines: number } {
+  private build(): { content: { logs: LogChunk[]; nodeConditions: []; flows: [] }; lines: number } {
     const logs: LogChunk[] = [];
     let lines = 0;
     let bytes = 0;
@@ -190,7 +190,7 @@ class SimAgent {
       if (chunkLines.length === 0) break;
       logs.push({ ...f.chunkBase, lines: chunkLines, lastLineNumber: f.lineNumber });
     }
-    return { content: { logs, nodeConditions: [] }, lines };
+    return { content: { logs, nodeConditions: [], flows: [] }, lines };
   }
 
   async close(): Promise<void> {

@@ -354,6 +354,7 @@ const noOwners = (): OwnerReference[] => [];
 function toContent(batch: OpenBatch, nodeConditions: NodeConditionChange[], ownersOf: (podUid: string) => OwnerReference[]): BatchContent {
   return {
     nodeConditions,
+    flows: [],
     logs: batch.chunks.map((c) => ({
       namespace: c.container.namespace,
       podName: c.container.podName,

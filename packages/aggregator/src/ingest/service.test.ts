@@ -51,7 +51,7 @@ function service(sink: IngestSink, registry = createRegistry('t', false)) {
 const batch = (sequence: number, logs: LogChunk[], nodeConditions: NodeConditionChange[] = []) => ({
   sequence,
   encoding: Encoding.ENCODING_NONE,
-  content: Buffer.from(BatchContent.encode({ logs, nodeConditions }).finish()),
+  content: Buffer.from(BatchContent.encode({ logs, nodeConditions, flows: [] }).finish()),
   records: logs.reduce((n, c) => n + c.lines.length, 0),
 });
 

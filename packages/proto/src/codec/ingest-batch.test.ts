@@ -22,6 +22,7 @@ const content = {
     },
   ],
   nodeConditions: [],
+  flows: [],
 };
 
 test('a sealed batch opens to the same content, compressed or not, and counts its records', async () => {

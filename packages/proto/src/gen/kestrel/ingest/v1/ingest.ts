@@ -7,7 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
-import { NodeConditionChange, OwnerReference } from "../../../cloud/v1/cloud.js";
+import { Flow, NodeConditionChange, OwnerReference } from "../../../cloud/v1/cloud.js";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
 
 export const protobufPackage = "kestrel.ingest.v1";
@@ -56,6 +56,47 @@ export function encodingToJSON(object: Encoding): string {
   }
 }
 
+export enum FlowSource {
+  FLOW_SOURCE_UNSPECIFIED = 0,
+  /** FLOW_SOURCE_HUBBLE - The node's Cilium Hubble Observer socket. */
+  FLOW_SOURCE_HUBBLE = 1,
+  /** FLOW_SOURCE_VPC_CNI - The AWS VPC CNI network policy agent's flow log file. */
+  FLOW_SOURCE_VPC_CNI = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function flowSourceFromJSON(object: any): FlowSource {
+  switch (object) {
+    case 0:
+    case "FLOW_SOURCE_UNSPECIFIED":
+      return FlowSource.FLOW_SOURCE_UNSPECIFIED;
+    case 1:
+    case "FLOW_SOURCE_HUBBLE":
+      return FlowSource.FLOW_SOURCE_HUBBLE;
+    case 2:
+    case "FLOW_SOURCE_VPC_CNI":
+      return FlowSource.FLOW_SOURCE_VPC_CNI;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return FlowSource.UNRECOGNIZED;
+  }
+}
+
+export function flowSourceToJSON(object: FlowSource): string {
+  switch (object) {
+    case FlowSource.FLOW_SOURCE_UNSPECIFIED:
+      return "FLOW_SOURCE_UNSPECIFIED";
+    case FlowSource.FLOW_SOURCE_HUBBLE:
+      return "FLOW_SOURCE_HUBBLE";
+    case FlowSource.FLOW_SOURCE_VPC_CNI:
+      return "FLOW_SOURCE_VPC_CNI";
+    case FlowSource.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface AgentMessage {
   message?: { $case: "hello"; value: Hello } | { $case: "batch"; value: Batch } | undefined;
 }
@@ -96,6 +137,26 @@ export interface BatchContent {
    * pressure stall information, filesystem fill). Passed to the cloud as they are, on StreamEvents.
    */
   nodeConditions: NodeConditionChange[];
+  /** Network flows aggregated on the node, one window per source per interval (docs/flows.md). */
+  flows: FlowWindow[];
+}
+
+/**
+ * Raw flows of one source on one node, aggregated over [window_start, window_end) by (source endpoint, destination
+ * endpoint, destination port, protocol, verdict, direction). Endpoints are resolved to workloads where the node
+ * knows the pod; an IP the node could not resolve has an empty cloud.v1.Endpoint and only src_ip/dst_ip set.
+ */
+export interface FlowWindow {
+  source: FlowSource;
+  windowStart?: Timestamp | undefined;
+  windowEnd?: Timestamp | undefined;
+  flows: Flow[];
+  /** Events the source itself reported lost during the window (Hubble lost_events). */
+  sourceLost: number;
+  /** Raw flows the agent dropped during the window (aggregation table full, queue full, unparseable), never silent. */
+  agentDropped: number;
+  /** Raw flows counted into this window (the sum of flows[].count plus anything folded into an overflow entry). */
+  rawFlows: number;
 }
 
 export interface Ack {
@@ -670,7 +731,7 @@ export const Batch: MessageFns<Batch> = {
 };
 
 function createBaseBatchContent(): BatchContent {
-  return { logs: [], nodeConditions: [] };
+  return { logs: [], nodeConditions: [], flows: [] };
 }
 
 export const BatchContent: MessageFns<BatchContent> = {
@@ -680,6 +741,9 @@ export const BatchContent: MessageFns<BatchContent> = {
     }
     for (const v of message.nodeConditions) {
       NodeConditionChange.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.flows) {
+      FlowWindow.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -713,6 +777,14 @@ export const BatchContent: MessageFns<BatchContent> = {
             message.nodeConditions.push(NodeConditionChange.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.flows.push(FlowWindow.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -733,6 +805,7 @@ export const BatchContent: MessageFns<BatchContent> = {
         : globalThis.Array.isArray(object?.node_conditions)
         ? object.node_conditions.map((e: any) => NodeConditionChange.fromJSON(e))
         : [],
+      flows: globalThis.Array.isArray(object?.flows) ? object.flows.map((e: any) => FlowWindow.fromJSON(e)) : [],
     };
   },
 
@@ -744,6 +817,9 @@ export const BatchContent: MessageFns<BatchContent> = {
     if (message.nodeConditions?.length) {
       obj.nodeConditions = message.nodeConditions.map((e) => NodeConditionChange.toJSON(e));
     }
+    if (message.flows?.length) {
+      obj.flows = message.flows.map((e) => FlowWindow.toJSON(e));
+    }
     return obj;
   },
 
@@ -754,6 +830,204 @@ export const BatchContent: MessageFns<BatchContent> = {
     const message = createBaseBatchContent();
     message.logs = object.logs?.map((e) => LogChunk.fromPartial(e)) || [];
     message.nodeConditions = object.nodeConditions?.map((e) => NodeConditionChange.fromPartial(e)) || [];
+    message.flows = object.flows?.map((e) => FlowWindow.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseFlowWindow(): FlowWindow {
+  return {
+    source: 0,
+    windowStart: undefined,
+    windowEnd: undefined,
+    flows: [],
+    sourceLost: 0,
+    agentDropped: 0,
+    rawFlows: 0,
+  };
+}
+
+export const FlowWindow: MessageFns<FlowWindow> = {
+  encode(message: FlowWindow, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== 0) {
+      writer.uint32(8).int32(message.source);
+    }
+    if (message.windowStart !== undefined) {
+      Timestamp.encode(message.windowStart, writer.uint32(18).fork()).join();
+    }
+    if (message.windowEnd !== undefined) {
+      Timestamp.encode(message.windowEnd, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.flows) {
+      Flow.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.sourceLost !== 0) {
+      writer.uint32(40).uint64(message.sourceLost);
+    }
+    if (message.agentDropped !== 0) {
+      writer.uint32(48).uint64(message.agentDropped);
+    }
+    if (message.rawFlows !== 0) {
+      writer.uint32(56).uint64(message.rawFlows);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FlowWindow {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFlowWindow();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.source = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.windowStart = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.windowEnd = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.flows.push(Flow.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.sourceLost = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.agentDropped = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.rawFlows = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FlowWindow {
+    return {
+      source: isSet(object.source) ? flowSourceFromJSON(object.source) : 0,
+      windowStart: isSet(object.windowStart)
+        ? fromJsonTimestamp(object.windowStart)
+        : isSet(object.window_start)
+        ? fromJsonTimestamp(object.window_start)
+        : undefined,
+      windowEnd: isSet(object.windowEnd)
+        ? fromJsonTimestamp(object.windowEnd)
+        : isSet(object.window_end)
+        ? fromJsonTimestamp(object.window_end)
+        : undefined,
+      flows: globalThis.Array.isArray(object?.flows) ? object.flows.map((e: any) => Flow.fromJSON(e)) : [],
+      sourceLost: isSet(object.sourceLost)
+        ? globalThis.Number(object.sourceLost)
+        : isSet(object.source_lost)
+        ? globalThis.Number(object.source_lost)
+        : 0,
+      agentDropped: isSet(object.agentDropped)
+        ? globalThis.Number(object.agentDropped)
+        : isSet(object.agent_dropped)
+        ? globalThis.Number(object.agent_dropped)
+        : 0,
+      rawFlows: isSet(object.rawFlows)
+        ? globalThis.Number(object.rawFlows)
+        : isSet(object.raw_flows)
+        ? globalThis.Number(object.raw_flows)
+        : 0,
+    };
+  },
+
+  toJSON(message: FlowWindow): unknown {
+    const obj: any = {};
+    if (message.source !== 0) {
+      obj.source = flowSourceToJSON(message.source);
+    }
+    if (message.windowStart !== undefined) {
+      obj.windowStart = fromTimestamp(message.windowStart).toISOString();
+    }
+    if (message.windowEnd !== undefined) {
+      obj.windowEnd = fromTimestamp(message.windowEnd).toISOString();
+    }
+    if (message.flows?.length) {
+      obj.flows = message.flows.map((e) => Flow.toJSON(e));
+    }
+    if (message.sourceLost !== 0) {
+      obj.sourceLost = Math.round(message.sourceLost);
+    }
+    if (message.agentDropped !== 0) {
+      obj.agentDropped = Math.round(message.agentDropped);
+    }
+    if (message.rawFlows !== 0) {
+      obj.rawFlows = Math.round(message.rawFlows);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FlowWindow>): FlowWindow {
+    return FlowWindow.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FlowWindow>): FlowWindow {
+    const message = createBaseFlowWindow();
+    message.source = object.source ?? 0;
+    message.windowStart = (object.windowStart !== undefined && object.windowStart !== null)
+      ? Timestamp.fromPartial(object.windowStart)
+      : undefined;
+    message.windowEnd = (object.windowEnd !== undefined && object.windowEnd !== null)
+      ? Timestamp.fromPartial(object.windowEnd)
+      : undefined;
+    message.flows = object.flows?.map((e) => Flow.fromPartial(e)) || [];
+    message.sourceLost = object.sourceLost ?? 0;
+    message.agentDropped = object.agentDropped ?? 0;
+    message.rawFlows = object.rawFlows ?? 0;
     return message;
   },
 };
