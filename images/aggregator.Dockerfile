@@ -39,6 +39,9 @@ LABEL org.opencontainers.image.title="kestrel-aggregator" \
       org.opencontainers.image.description="Kestrel Operator aggregator: agents' batches to Kestrel Cloud" \
       org.opencontainers.image.version="${VERSION}"
 ENV NODE_ENV=production
+# Memory under load (docs/BENCHMARKS.md, "Aggregator ingest"): V8's young generation otherwise grows for good at
+# this allocation rate; two glibc malloc arenas instead of one per thread keep freed buffers reusable.
+ENV NODE_OPTIONS="--max-semi-space-size=8" MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=kubectl /kubectl /usr/local/bin/kubectl
 COPY --from=build /out /app

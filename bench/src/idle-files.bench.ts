@@ -1,9 +1,11 @@
 // Idle cost of tracking many files: the real agent process (dist/main.js, default collection settings) follows
 // 2,000 container log files (1,000 pods x 2 containers) that nobody writes to after it has read them, sending to an
-// ingest server that acknowledges (real gRPC over TLS). After everything arrived, the agent is watched for
-// BENCH_IDLE_SECONDS (30 by default): its CPU (utime+stime from /proc) as a share of one core, its RSS and peak RSS.
-// It runs twice: with no node options, and with a smaller young generation (BENCH_IDLE_NODE_OPTIONS: runs separated
-// by `|`), since V8 grows the young generation for good while the agent reads every file at startup.
+// ingest server that acknowledges (real gRPC over TLS). Once the agent has every file acknowledged (its checkpoints
+// at the files' ends, from its own `files` view: independent of how the lines travel), it is watched for
+// BENCH_IDLE_SECONDS (30 by default): its CPU (utime+stime from /proc) as a share of one core, its RSS and peak RSS,
+// and where the RSS is (from /proc/<pid>/smaps: the node binary's own pages, V8's heap pages, malloc's heap, the
+// rest). It runs once per environment in BENCH_IDLE_RUNS (runs separated by `|`, each NAME=VALUE pairs separated by
+// spaces): by default with nothing set, and with the agent image's settings (images/agent.Dockerfile).
 // What keeps it cheap: file-system events wake followers (no timer per file), one slow safety poll and one rescan.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,20 +28,69 @@ function procStat(pid: number): { cpuSeconds: number; rssMiB: number; peakRssMiB
   return { cpuSeconds, rssMiB: kib('VmRSS') / 1024, peakRssMiB: kib('VmHWM') / 1024 };
 }
 
-async function until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+/** True when the agent tracks every file and each one's checkpoint is at its end (acknowledged by the server). */
+async function allAcknowledged(adminSocket: string): Promise<boolean> {
+  const files = (await adminRequest(adminSocket, 'files').catch(() => [])) as { checkpointOffset: number | null; size: number }[];
+  return files.length >= FILES && files.every((f) => f.checkpointOffset === f.size);
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  // Once a second: the view lists every file, and asking it is work for the agent too.
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
-/** The agent runs once per set of node options: as it is (none), and with a smaller young generation. */
-const RUNS = (process.env.BENCH_IDLE_NODE_OPTIONS ?? '|--max-semi-space-size=8').split('|');
+/** The agent image's environment (images/agent.Dockerfile): keep the two in step. */
+const IMAGE_ENV = 'NODE_OPTIONS=--max-semi-space-size=8 --expose-gc MALLOC_ARENA_MAX=2';
 
-for (const nodeOptions of RUNS) await measure(nodeOptions);
+/** Each run's extra environment, e.g. `NODE_OPTIONS=--max-semi-space-size=8 MALLOC_ARENA_MAX=2`; empty: none. */
+function parseRun(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  // NODE_OPTIONS holds spaces itself: a word without `=` belongs to the value before it.
+  let last = '';
+  for (const word of text.trim().split(/\s+/).filter(Boolean)) {
+    const eq = word.indexOf('=');
+    if (eq > 0 && /^[A-Z_][A-Z0-9_]*$/.test(word.slice(0, eq))) {
+      last = word.slice(0, eq);
+      env[last] = word.slice(eq + 1);
+    } else if (last) env[last] += ` ${word}`;
+    else throw new Error(`BENCH_IDLE_RUNS: expected NAME=VALUE, got ${word}`);
+  }
+  return env;
+}
 
-async function measure(nodeOptions: string): Promise<void> {
+const RUNS = (process.env.BENCH_IDLE_RUNS ?? `|${IMAGE_ENV}`).split('|').map(parseRun);
+
+for (const env of RUNS) await measure(env);
+
+/**
+ * Where the process's RSS is, in MiB, from /proc/<pid>/smaps. The node binary's pages are file-backed and shared
+ * with every other process running the same binary, but RSS (and a container's memory) counts them all the same.
+ * V8 allocates its heap in 256 KiB anonymous mappings (regular pages); glibc's main malloc arena is [heap]; the rest
+ * is other arenas, thread stacks and V8's large objects.
+ */
+function rssByKind(pid: number): Record<string, number> {
+  const kinds: Record<string, number> = { nodeBinary: 0, otherFiles: 0, v8Pages: 0, mallocHeap: 0, otherAnonymous: 0 };
+  const exe = fs.readlinkSync(`/proc/${pid}/exe`);
+  let kind = 'otherAnonymous';
+  for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (range) {
+      const name = range[3]!;
+      const kib = (parseInt(range[2]!, 16) - parseInt(range[1]!, 16)) / 1024;
+      kind = name === exe ? 'nodeBinary' : name === '[heap]' ? 'mallocHeap' : name.startsWith('/') ? 'otherFiles' : name === '' && kib === 256 ? 'v8Pages' : 'otherAnonymous';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kinds[kind]! += Number(rss[1]) / 1024;
+  }
+  return Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+}
+
+async function measure(env: Record<string, string>): Promise<void> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kestrel-bench-idle-'));
   const podsRoot = path.join(workDir, 'pods');
   const recorder = new IngestRecorder();
@@ -60,11 +111,11 @@ async function measure(nodeOptions: string): Promise<void> {
     const started = startAgent(workDir, 'agent', podsRoot, recorder.address, pki, {
       KESTREL_AGENT_SCAN_INTERVAL: '60s',
       KESTREL_AGENT_POLL_INTERVAL: '10s',
-      NODE_OPTIONS: nodeOptions,
+      ...env,
     });
     agent = started.agent;
     adminSocket = started.adminSocket;
-    await until('every line', () => recorder.lines.length >= FILES * LINES_PER_FILE, 120_000);
+    await until('every file acknowledged', () => allAcknowledged(adminSocket), 180_000);
     const readSeconds = (Date.now() - startedAt) / 1000;
     await new Promise((r) => setTimeout(r, 2000)); // checkpoints written, startup garbage collected
     const pid = agent.pid!;
@@ -76,13 +127,16 @@ async function measure(nodeOptions: string): Promise<void> {
       rssMax = Math.max(rssMax, procStat(pid).rssMiB);
     }
     const after = procStat(pid);
+    const byKind = rssByKind(pid);
     const status = (await adminRequest(adminSocket, 'status')) as { memory: Record<string, number>; logs: { files: number; filesByState: Record<string, number> } };
     const wall = (Date.now() - t0) / 1000;
     const cpuPercent = ((after.cpuSeconds - before.cpuSeconds) / wall) * 100;
+    const label = Object.keys(env).length ? Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ') : 'nothing set';
     process.stdout.write(
-      `${nodeOptions ? `[NODE_OPTIONS=${nodeOptions}] ` : '[no node options] '}${FILES} files tracked (read in ${readSeconds.toFixed(1)} s), then idle for ${wall.toFixed(0)} s: ` +
+      `[${label}] ${FILES} files tracked (read in ${readSeconds.toFixed(1)} s), then idle for ${wall.toFixed(0)} s: ` +
         `CPU ${cpuPercent.toFixed(2)}% of one core, RSS ${after.rssMiB.toFixed(0)} MiB (at most ${rssMax.toFixed(0)} MiB while idle), ` +
         `peak RSS ${after.peakRssMiB.toFixed(0)} MiB (including the first read of every file); ` +
+        `RSS by kind (MiB): ${JSON.stringify(byKind)}; ` +
         `agent's view: ${JSON.stringify(status.memory)}, files ${JSON.stringify(status.logs.filesByState)}\n`,
     );
   } finally {

@@ -14,6 +14,7 @@
 // batches and answers {type:'drained'} when every batch sent was acknowledged (or {type:'drain-timeout'}).
 import { randomUUID } from 'node:crypto';
 import { sealBatch } from '@kestrel/proto/ingest/v1/codec';
+import { frameEntries } from '@kestrel/proto/cloud/v1/log-entries';
 import type { Batch, LogChunk, LogLine } from '@kestrel/proto/ingest/v1';
 import { IngestClient } from '@kestrel/e2e/harness/ingest-client';
 import { createCorpus, prng } from './log-corpus.js';
@@ -30,6 +31,8 @@ export interface ChildConfig {
   chunkLines: number;
   podsPerAgent: number;
   ring: number;
+  /** Send lines as LogLine objects, as agents before the framed encoding did (to compare the aggregator's cost). */
+  legacyLines: boolean;
 }
 
 export type ChildMessage =
@@ -50,7 +53,7 @@ interface RingLine {
 }
 
 interface SimFile {
-  chunkBase: Omit<LogChunk, 'lines' | 'lastLineNumber'>;
+  chunkBase: Omit<LogChunk, 'lines' | 'lastLineNumber' | 'entries' | 'entrySizes' | 'entryEndOffsets' | 'entryLineNumbers' | 'entryFlags'>;
   ring: RingLine[];
   next: number;
   offset: number;
@@ -65,6 +68,15 @@ let ackedLines = 0;
 let ackedBatches = 0;
 let draining = false;
 const errors: string[] = [];
+
+const noFramed = { entries: Buffer.alloc(0), entrySizes: [], entryEndOffsets: [], entryLineNumbers: [], entryFlags: [] };
+const legacy = (lines: LogLine[]) => ({ lines, ...noFramed });
+
+/** What the agent's forwarder sends: the lines framed for PodLogs (packages/agent/src/forwarder/index.ts). */
+function framed(lines: LogLine[]) {
+  const f = frameEntries(lines.map((l) => ({ timestamp: l.timestamp, message: l.message, level: l.level, lineNumber: l.lineNumber, errorInfo: l.errorInfo })));
+  return { lines: [], entries: Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength), entrySizes: [...f.sizes], entryEndOffsets: lines.map((l) => l.endOffset), entryLineNumbers: [...f.lineNumbers], entryFlags: [] };
+}
 
 class SimAgent {
   private readonly files: SimFile[] = [];
@@ -188,7 +200,7 @@ class SimAgent {
         bytes += size;
       }
       if (chunkLines.length === 0) break;
-      logs.push({ ...f.chunkBase, lines: chunkLines, lastLineNumber: f.lineNumber });
+      logs.push({ ...f.chunkBase, ...(config.legacyLines ? legacy(chunkLines) : framed(chunkLines)), lastLineNumber: f.lineNumber });
     }
     return { content: { logs, nodeConditions: [], flows: [] }, lines };
   }

@@ -53,7 +53,9 @@ const profileDir = path.join(workDir, 'profile');
 const pki = createInternalPki(path.join(workDir, 'pki'));
 const { cloud, dataDir, cloudDir, address: cloudAddress } = await startBenchCloud(workDir, HEARTBEAT);
 const started = await startAggregator(workDir, 'aggregator-0', cloudDir, cloudAddress, pki, {
-  ...(PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
+  // What the aggregator image sets (images/aggregator.Dockerfile); BENCH_INGEST_AGGREGATOR_ENV overrides it.
+  NODE_OPTIONS: `--max-semi-space-size=8${PROFILE ? ` --cpu-prof --cpu-prof-dir=${profileDir}` : ''}`,
+  MALLOC_ARENA_MAX: '2',
   ...extraEnv,
 }).catch(async (err: unknown) => {
   await cloud.stop();
@@ -90,6 +92,7 @@ const childConfig: ChildConfig = {
   chunkLines: 250,
   podsPerAgent: 8,
   ring: 512,
+  legacyLines: process.env.BENCH_INGEST_LEGACY_LINES === '1',
 };
 const child = fork(path.join(import.meta.dirname, 'ingest-agents-child.js'), [JSON.stringify(childConfig)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 const waiters = new Map<string, (m: ChildMessage) => void>();
@@ -137,7 +140,7 @@ try {
   out(
     `${AGENTS} simulated agents connected (aggregator ${ready.aggregators.join(', ')}); batches of ${childConfig.batchLines} lines / 1 MiB, gzip (sealBatch), ` +
       `chunks of ${childConfig.chunkLines} lines per container, ${childConfig.podsPerAgent} pods per node, ${WINDOW} batches in flight per agent; cloud-dev heartbeat ${HEARTBEAT}; ` +
-      `aggregator defaults (replay window 5 s, logs linger 200 ms)${Object.keys(extraEnv).length ? ` + ${JSON.stringify(extraEnv)}` : ''}${PROFILE ? ', under --cpu-prof' : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`,
+      `aggregator defaults (replay window 5 s, logs linger 200 ms) with the image's NODE_OPTIONS=--max-semi-space-size=8 MALLOC_ARENA_MAX=2${Object.keys(extraEnv).length ? ` + ${JSON.stringify(extraEnv)}` : ''}${PROFILE ? ', under --cpu-prof' : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`,
   );
   const t0 = Date.now();
   for (;;) {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { AgentMessage, AggregatorMessage, type BatchContent, type FileIdentity, type LogChunk, type LogLine } from '@kestrel/proto/ingest/v1';
 import { openBatch } from '@kestrel/proto/ingest/v1/codec';
+import { chunkLines } from '@kestrel/proto/ingest/v1/lines';
 import type { InternalPki } from './system.js';
 
 export interface ReceivedLine {
@@ -60,7 +61,8 @@ export class IngestRecorder {
     const acked = this.acked.get(instance) ?? new Map<string, number>();
     this.acked.set(instance, acked);
     for (const chunk of content.logs) {
-      const { lines, ...rest } = chunk;
+      const lines = chunkLines(chunk);
+      const { lines: _objects, ...rest } = chunk;
       if (lines.length === 0) this.emptyChunks.push({ instance, chunk: rest });
       for (const line of lines) {
         this.lines.push({ instance, batch: sequence, chunk: rest, line });

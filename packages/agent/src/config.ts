@@ -1,6 +1,7 @@
 // The agent's settings: environment variables KESTREL_AGENT_* (set by the chart) or flags (local runs).
 import os from 'node:os';
 import { boolean, byteSize, duration, hostPort, integer, list, loadConfig, logLevel, z } from '@kestrel/core';
+import { flowSourceSettings } from './sources/flows/config.js';
 import { nodeSourceSettings } from './sources/node/config.js';
 
 /** A list of globs; "none" (or ",") for an empty list where the default is not empty. */
@@ -62,6 +63,7 @@ export const agentSchema = z
     maxInFlightBytes: byteSize().prefault('32MiB'),
     compression: boolean().prefault('true'),
     ...nodeSourceSettings,
+    ...flowSourceSettings,
     httpListen: hostPort().prefault('0.0.0.0:9102'),
     adminSocket: z.string().min(1).prefault('/tmp/kestrel-agent.sock'),
     logLevel: logLevel().prefault('info'),

@@ -6,4 +6,5 @@ export type { CriLogsConfig } from './sources/cri-logs/config.js';
 export type { ChunkOwner, FileChunk, LogLine, LogSink } from './sources/cri-logs/types.js';
 export { agentSchema, loadAgentConfig, type AgentConfig } from './config.js';
 export { rank } from './forwarder/rendezvous.js';
+export { FlowSources, FlowSourceEvents, flowSourceSettings, flowSourcesConfigFrom, renderFlows, type FlowSourcesConfig, type FlowWindowSink, type FlowsView, type PendingFlowWindow } from './sources/flows/index.js';
 export { NodeSource, nodeSourceSettings, nodeSourceOptionsFrom, OWN_CONDITION_TYPES, type NodeConditionSink, type NodeSourceOptions, type NodeSourceView } from './sources/node/index.js';

@@ -23,6 +23,7 @@ import type { LinkCredentials } from './forwarder/link.js';
 import type { OwnerReference } from '@kestrel/proto/cloud/v1';
 import { CriLogEvents } from './sources/cri-logs/events.js';
 import { CriLogSource } from './sources/cri-logs/index.js';
+import { FlowSources, flowSourcesConfigFrom, renderFlows } from './sources/flows/index.js';
 import { nodeSourceOptionsFrom } from './sources/node/config.js';
 import { NodeSource } from './sources/node/index.js';
 
@@ -74,6 +75,7 @@ async function runAgent(argv: readonly string[]): Promise<void> {
       maxLines: config.batchMaxLines,
       maxBytes: config.batchMaxSize,
       flushIntervalMs: config.flushInterval,
+      maxPendingFlowWindows: config.flowMaxPendingWindows,
     },
     credentials,
     forwarderEvents,
@@ -113,6 +115,8 @@ async function runAgent(argv: readonly string[]): Promise<void> {
 
   const node = new NodeSource(nodeOptions, forwarder, { registry, logger });
   ownersOf = (podUid) => node.ownersOf(podUid);
+  // Flows are aggregated into windows on the node; the windows ride in the forwarder's batches (docs/flows.md).
+  const flows = new FlowSources(flowSourcesConfigFrom(config), forwarder, { registry, logger, kubeConfig: nodeOptions.kubeConfig, watchEvents: node.events });
 
   const http = await startHttpServer({
     host: config.httpListen.slice(0, config.httpListen.lastIndexOf(':')).replace(/^\[|\]$/g, ''),
@@ -126,16 +130,24 @@ async function runAgent(argv: readonly string[]): Promise<void> {
     node: () => node.view(),
     files: () => source.files(),
     losses: () => source.status().recentLosses,
+    flows: () => flows.view(),
   });
 
   const sending = forwarder.run(signal);
   await node.start(signal);
   await source.start(signal);
+  // Memory (docs/BENCHMARKS.md, "Idle files"): V8 keeps the pages that reading every log file at start touched, even
+  // after its own GCs; only a last-resort GC gives them back (about 24 MiB with 2,000 files). Once, after the first
+  // safety polls have parked the files read at start; only when node runs with --expose-gc (the agent image).
+  const gc = (globalThis as { gc?: (options: object) => void }).gc;
+  if (gc) setTimeout(() => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' }), 2 * config.pollInterval + 5000).unref();
+  await flows.start(signal);
   logger.info('kestrel-agent started', { node: config.nodeName, logRoot: config.logRoot, aggregator: aggregators, http: http.address, admin: config.adminSocket });
 
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   logger.info('stopping', { reason: String(signal.reason) });
   await source.stop();
+  await flows.stop();
   await node.stop();
   await sending;
   tls?.close();
@@ -172,6 +184,7 @@ async function main(): Promise<void> {
         files: { help: 'each tracked file: identity, checkpoint, size, lag, state', render: renderFiles },
         node: { help: 'the node source: watches of the own Node and its pods, conditions last sent, pressure and filesystems', render: (r) => JSON.stringify(r, null, 2) },
         losses: { help: 'log data lost before it was read (recent), with bytes and reason', render: renderLosses },
+        flows: { help: 'flow sources (Hubble, VPC CNI): where they read, rate, top talkers, lost at the source, dropped by reason', render: renderFlows },
       },
     });
     return;

@@ -2,6 +2,11 @@
 import os from 'node:os';
 import { boolean, byteSize, ConfigError, duration, hostPort, integer, loadConfig, logLevel, settingName, z } from '@kestrel/core';
 import { investigationSettings } from './executors/config.js';
+import { metricsSettings } from './metrics/config.js';
+import { datadogSettings } from './datadog/config.js';
+import { remediationSettings } from './remediation/settings.js';
+import { crossCheckFlows, flowSettings } from './flows/config.js';
+import { alsSettings, crossCheckAls } from './receivers/als/config.js';
 
 export const aggregatorSchema = z.object({
   aggregatorId: z.string().min(1).prefault(os.hostname()),
@@ -82,6 +87,11 @@ export const aggregatorSchema = z.object({
   podPendingTooLong: duration().prefault('5m'),
   clusterQueueMessages: integer(100, 1_000_000).prefault('50000'),
   ...investigationSettings,
+  ...metricsSettings,
+  ...datadogSettings,
+  ...remediationSettings,
+  ...flowSettings,
+  ...alsSettings,
   dedupeMaxFiles: integer(1000, 10_000_000).prefault('200000'),
   httpListen: hostPort().prefault('0.0.0.0:9103'),
   adminSocket: z.string().min(1).prefault('/tmp/kestrel-aggregator.sock'),
@@ -97,6 +107,8 @@ export function crossCheck(config: z.infer<typeof aggregatorSchema>): [string, s
   }
   if (!(config.leaseRenewDeadline < config.leaseDuration)) return ['leaseRenewDeadline', `must be shorter than leaseDuration (${config.leaseDuration} ms)`];
   if (!(config.leaseRetryPeriod < config.leaseRenewDeadline)) return ['leaseRetryPeriod', `must be shorter than leaseRenewDeadline (${config.leaseRenewDeadline} ms)`];
+  const flows = crossCheckFlows(config) ?? crossCheckAls(config);
+  if (flows) return flows;
   return undefined;
 }
 

@@ -35,6 +35,15 @@ import { ClusterRunner, loadKubeConfig } from './cluster/run.js';
 import { Executors, executorsConfigFrom, isExecutorRequest } from './executors/index.js';
 import { renderCluster } from './admin/cluster-view.js';
 import { QueryDispatcher } from './queries/dispatch.js';
+import { Metrics } from './metrics/index.js';
+import { metricsConfigFrom } from './metrics/config.js';
+import { renderMetrics } from './metrics/view.js';
+import { Datadog, renderDatadog } from './datadog/index.js';
+import { Remediation, remediationConfigFrom, renderRemediation } from './remediation/index.js';
+import { Flows } from './flows/index.js';
+import { flowsConfigFrom } from './flows/config.js';
+import { renderFlows } from './flows/view.js';
+import { alsConfigFrom } from './receivers/als/config.js';
 
 function splitHostPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
@@ -158,6 +167,9 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
   // when they are configured, the others are answered as not available (queries/dispatch.ts).
   const queries = new QueryDispatcher();
   uplink.requests.handlers.push(queries);
+  // Datadog (datadog/README.md): query types 1-9 and the monitor alert poller, when datadogEnabled.
+  const datadog = config.datadogEnabled ? await exitOnConfigError(() => new Datadog(config, { registry, logger, kubeConfig }, setting)) : undefined;
+  if (datadog) queries.register(datadog.family);
   const executors = kubeConfig ? await Executors.start(executorsConfigFrom(config), { kubeConfig, registry, logger }) : undefined;
   if (executors) {
     uplink.requests.handlers.push({
@@ -174,6 +186,20 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
         }),
     });
   }
+  // OTLP metrics receiver and store (metrics/README.md): on when otlpListen is set; MetricsQueryRequest is answered
+  // from this replica's store (docs/metrics.md, "Several replicas").
+  const metricsConfig = metricsConfigFrom(config);
+  if (Array.isArray(metricsConfig)) {
+    process.stderr.write(`invalid setting ${setting(metricsConfig[0])}: ${metricsConfig[1]}\n`);
+    process.exit(2);
+  }
+  const otlpTls = metricsConfig?.tlsFiles
+    ? await exitOnConfigError(() =>
+        watchTls('otlp', loadTlsSettings(metricsConfig.tlsFiles!, { cert: setting('otlpTlsCertFile'), key: setting('otlpTlsKeyFile'), ca: setting('otlpTlsCaFile') }), logger),
+      )
+    : undefined;
+  const metrics = metricsConfig ? new Metrics(metricsConfig, { registry, logger, tls: otlpTls, kubeConfig }) : undefined;
+  if (metrics) uplink.requests.handlers.push(metrics);
   const namespace = podNamespace(config.kubernetesNamespace);
   const cluster =
     kubeConfig && config.clusterWatch !== 'off'
@@ -202,6 +228,28 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
         )
       : undefined;
   if (cluster) uplink.informers = () => ({ synced: cluster.watch.informersSynced, total: cluster.watch.informersTotal });
+  // Remediation (remediation/index.ts): Argo CD, Rollouts, Flux and Karpenter families registered on `queries` while
+  // discovery finds their tool; network policy pushes on the data stream. Writes stay off unless their family is on.
+  const remediation = kubeConfig
+    ? new Remediation(remediationConfigFrom(config), { kubeConfig, registry, logger, queries, presenceChanged: () => cluster?.watch.presenceChanged() })
+    : undefined;
+  if (remediation) uplink.requests.handlers.push(remediation.networkPolicies);
+  if (cluster) cluster.watch.presence = () => ({ hasDatadog: queries.has('Datadog'), ...(remediation?.flags() ?? { hasArgocd: false, hasRollouts: false, hasFlux: false, hasKarpenter: false }) });
+
+  // Flows and Istio access logs (flows/README.md): agents' flow windows merged, Hubble Relay in relay mode (leader
+  // only), the Envoy ALS receiver when alsEnabled; all sent on StreamFlows.
+  const flows = await exitOnConfigError(
+    () =>
+      new Flows(flowsConfigFrom(config), config.alsEnabled ? alsConfigFrom(config) : undefined, {
+        registry,
+        logger,
+        uplink,
+        kubeConfig,
+        listPageSize: config.clusterListPageSize,
+        // Without a cluster watch there is no election: this replica is taken to be the only one.
+        isLeader: () => (cluster ? cluster.elector.isLeader : true),
+      }),
+  );
 
   const ingestEvents = new IngestEvents(registry, logger);
   const transport = new IngestTransport({
@@ -224,7 +272,7 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
       : new CertificateIdentityCheck((peer) => transport.certificateOf(peer));
   const ingest = new IngestService(
     config.aggregatorId,
-    { submitLogs: (logs, s) => uplink.submitLogs(logs, s), submitNodeCondition: (change, s) => uplink.submit({ $case: 'nodeConditionChange', value: change }, s) },
+    { submitLogs: (logs, s) => uplink.submitLogs(logs, s), submitFramedLogs: (header, entries, s) => uplink.submitFramedLogs(header, entries, s), waitForLogRoom: (s) => uplink.waitForLogRoom(s), submitNodeCondition: (change, s) => uplink.submit({ $case: 'nodeConditionChange', value: change }, s), submitFlowWindow: (node, w, s) => flows.submitFlowWindow(node, w, s) },
     new ReplayFilter(config.dedupeMaxFiles),
     { maxEntries: config.logsMaxEntriesPerMessage, maxBytes: config.logsMaxMessageSize, maxBatchContentBytes: config.ingestMaxMessageSize * 8 },
     identity,
@@ -233,6 +281,14 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
   );
 
   const ingestPort = await transport.start(ingest);
+  const otlpPort = await metrics?.start();
+  const alsPort = await exitOnConfigError(async () => {
+    try {
+      return await flows.start();
+    } catch (err) {
+      throw new ConfigError(setting('alsListen'), `cannot serve Envoy access logs: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
 
   const { host, port } = splitHostPort(config.httpListen);
   const http = await startHttpServer({
@@ -246,13 +302,24 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
     status: () => statusView(config.aggregatorId, uplink, ingest),
     agents: () => ingest.connectedAgents(),
     cluster: () => cluster?.view() ?? { enabled: false, reason: kubeConfig ? `${setting('clusterWatch')} is off` : 'no Kubernetes access (not in a cluster, no kubeconfig)' },
+    metrics: () => metrics?.view() ?? { enabled: false, reason: `${setting('otlpListen')} is not set` },
+    datadog: () => datadog?.view() ?? { enabled: false, reason: `${setting('datadogEnabled')} is false` },
+    remediation: () => remediation?.view() ?? { enabled: false, reason: 'no Kubernetes access (not in a cluster, no kubeconfig)' },
+    flows: () => flows.view(),
   });
 
   const uplinkRunning = uplink.run(signal);
   const clusterRunning = cluster?.run(AbortSignal.any([signal, stopping.signal]));
+  const remediationRunning = remediation?.run(AbortSignal.any([signal, stopping.signal]));
+  const flowsRunning = flows.run(AbortSignal.any([signal, stopping.signal]));
+  // DatadogMonitorAlert goes to the events stream (the uplink's home stream for it).
+  const datadogRunning = datadog?.run(async (alert, s) => void (await uplink.submit({ $case: 'datadogMonitorAlert', value: alert }, s)), AbortSignal.any([signal, stopping.signal]));
   logger.info('kestrel-aggregator started', {
     ingest: `${splitHostPort(config.ingestListen).host}:${ingestPort}`,
     agentAuth: config.agentAuth,
+    ...(metricsConfig ? { otlp: `${splitHostPort(metricsConfig.listen).host}:${otlpPort}` } : {}),
+    ...(alsPort !== undefined ? { als: `${splitHostPort(config.alsListen).host}:${alsPort}` } : {}),
+    flowsHubbleMode: config.flowsHubbleMode,
     cloud: config.cloudAddress,
     tenant: uplink.tenant,
     http: http.address,
@@ -264,6 +331,12 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
   logger.info('stopping', { reason: String(stop.reason) });
   await clusterRunning;
   await executors?.stop();
+  await metrics?.stop();
+  otlpTls?.close();
+  await remediationRunning;
+  await datadogRunning;
+  await flowsRunning;
+  await flows.stop();
   await transport.stop(INGEST_SHUTDOWN_GRACE_MS);
   await uplinkRunning;
   uplink.close();
@@ -284,6 +357,10 @@ async function main(): Promise<void> {
         status: { help: 'uplink streams and connected agents', render: renderStatus },
         agents: { help: 'connected agents: node, batches, lines', render: renderAgents },
         cluster: { help: 'leader election, informers and their sync state, object counts', render: renderCluster },
+        metrics: { help: 'OTLP receiver, metrics store size and limits, refused points and evictions', render: renderMetrics },
+        datadog: { help: 'Datadog integration: site, key source (never keys), writes switch, monitor alerts', render: renderDatadog },
+        remediation: { help: 'remediation: tools found in the cluster, write families on/off, actions by decision', render: renderRemediation },
+        flows: { help: 'flows: sources per node, rate, top talkers, lost and dropped; pod IP index, Relay, Istio access logs', render: renderFlows },
       },
     });
     return;

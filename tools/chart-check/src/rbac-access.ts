@@ -101,14 +101,57 @@ function workloadWrites(namespace: string): AccessQuery[] {
   return out;
 }
 
-/** One write each family exists for (docs/install.md, remediation families). */
-const FAMILIES: Array<{ family: string; switch: string[]; writes: AccessQuery[] }> = [
-  { family: 'network-policies', switch: ['remediation', 'networkPolicies', 'enabled'], writes: [{ verb: 'patch', group: 'networking.k8s.io', resource: 'networkpolicies', namespace: 'default' }] },
-  { family: 'argo-cd', switch: ['remediation', 'argoCd', 'enabled'], writes: [{ verb: 'patch', group: 'argoproj.io', resource: 'applications', namespace: 'argocd' }] },
-  { family: 'argo-rollouts', switch: ['remediation', 'argoRollouts', 'enabled'], writes: [{ verb: 'patch', group: 'argoproj.io', resource: 'rollouts', namespace: 'default' }] },
-  { family: 'flux', switch: ['remediation', 'flux', 'enabled'], writes: [{ verb: 'patch', group: 'kustomize.toolkit.fluxcd.io', resource: 'kustomizations', namespace: 'flux-system' }] },
-  { family: 'karpenter', switch: ['remediation', 'karpenter', 'enabled'], writes: [{ verb: 'patch', group: 'karpenter.sh', resource: 'nodepools', name: 'default' }] },
+/**
+ * Per remediation family (docs/remediation.md): the writes its actions make (allowed when it is on, in an allowlisted
+ * namespace when it has `namespaces`) and writes beyond them (denied even when it is on: no more than it needs).
+ */
+const FAMILIES: Array<{ family: string; switch: string[]; namespaced: boolean; writes: AccessQuery[]; beyond: AccessQuery[] }> = [
+  {
+    family: 'network-policies',
+    switch: ['remediation', 'networkPolicies', 'enabled'],
+    namespaced: true,
+    writes: [{ verb: 'create', group: 'networking.k8s.io', resource: 'networkpolicies', namespace: 'default' }, { verb: 'update', group: 'networking.k8s.io', resource: 'networkpolicies', namespace: 'default', name: 'allow-web' }],
+    beyond: [{ verb: 'delete', group: 'networking.k8s.io', resource: 'networkpolicies', namespace: 'default', name: 'allow-web' }],
+  },
+  {
+    family: 'argo-cd',
+    switch: ['remediation', 'argoCd', 'enabled'],
+    namespaced: true,
+    writes: [{ verb: 'patch', group: 'argoproj.io', resource: 'applications', namespace: 'argocd' }],
+    beyond: [{ verb: 'create', group: 'argoproj.io', resource: 'applications', namespace: 'argocd' }, { verb: 'delete', group: 'argoproj.io', resource: 'applications', namespace: 'argocd' }, { verb: 'get', resource: 'secrets', namespace: 'argocd', name: 'argocd-initial-admin-secret' }],
+  },
+  {
+    family: 'argo-rollouts',
+    switch: ['remediation', 'argoRollouts', 'enabled'],
+    namespaced: true,
+    writes: [{ verb: 'patch', group: 'argoproj.io', resource: 'rollouts', namespace: 'default' }, { verb: 'patch', group: 'argoproj.io', resource: 'rollouts', subresource: 'status', namespace: 'default' }],
+    beyond: [{ verb: 'delete', group: 'argoproj.io', resource: 'rollouts', namespace: 'default' }, { verb: 'update', group: 'argoproj.io', resource: 'rollouts', namespace: 'default' }, { verb: 'patch', group: 'apps', resource: 'replicasets', namespace: 'default' }],
+  },
+  {
+    family: 'flux',
+    switch: ['remediation', 'flux', 'enabled'],
+    namespaced: true,
+    writes: [{ verb: 'patch', group: 'kustomize.toolkit.fluxcd.io', resource: 'kustomizations', namespace: 'flux-system' }, { verb: 'patch', group: 'source.toolkit.fluxcd.io', resource: 'gitrepositories', namespace: 'flux-system' }],
+    beyond: [{ verb: 'delete', group: 'kustomize.toolkit.fluxcd.io', resource: 'kustomizations', namespace: 'flux-system' }, { verb: 'create', group: 'helm.toolkit.fluxcd.io', resource: 'helmreleases', namespace: 'flux-system' }],
+  },
+  {
+    family: 'karpenter',
+    switch: ['remediation', 'karpenter', 'enabled'],
+    namespaced: false,
+    writes: [{ verb: 'patch', group: 'karpenter.sh', resource: 'nodepools', name: 'default' }, { verb: 'create', group: 'karpenter.sh', resource: 'nodepools' }, { verb: 'delete', group: 'karpenter.sh', resource: 'nodeclaims', name: 'default-abc12' }],
+    beyond: [{ verb: 'delete', group: 'karpenter.sh', resource: 'nodepools', name: 'default' }, { verb: 'patch', group: 'karpenter.sh', resource: 'nodeclaims', name: 'default-abc12' }, { verb: 'patch', group: 'karpenter.k8s.aws', resource: 'ec2nodeclasses', name: 'default' }],
+  },
 ];
+
+/** A family's writes where its values allow them: in its first allowlisted namespace, if it has an allowlist. */
+function familyWrites(values: Values, f: (typeof FAMILIES)[number]): { allowed: AccessQuery[]; elsewhere: AccessQuery[] } {
+  const namespaces = (get(values, ...f.switch.slice(0, -1), 'namespaces') ?? []) as string[];
+  if (!f.namespaced || namespaces.length === 0) return { allowed: f.writes, elsewhere: [] };
+  return {
+    allowed: f.writes.map((q) => ({ ...q, namespace: namespaces[0]! })),
+    elsewhere: namespaces.includes(OTHER) ? [] : f.writes.map((q) => ({ ...q, namespace: OTHER })),
+  };
+}
 
 /** The aggregator container's plain env values. */
 function aggregatorEnv(manifests: Manifest[]): Map<string, string> {
@@ -163,6 +206,12 @@ function baseExpectations(manifests: Manifest[], values: Values, namespace: stri
   allow('aggregator', "it checks agents' projected tokens", { verb: 'create', group: 'authentication.k8s.io', resource: 'tokenreviews' });
   allow('aggregator', "an agent token's pod (reviews without node-name, Kubernetes < 1.30)", { verb: 'get', resource: 'pods', namespace });
 
+  // remediation.reads: the read query types of Argo CD, Rollouts, Flux and Karpenter, while the tool is installed.
+  const reads = get(values, 'remediation', 'reads', 'enabled') === true;
+  const toolKinds: Array<[string, string]> = [['argoproj.io', 'applications'], ['argoproj.io', 'rollouts'], ['kustomize.toolkit.fluxcd.io', 'kustomizations'], ['helm.toolkit.fluxcd.io', 'helmreleases'], ['karpenter.sh', 'nodepools'], ['karpenter.sh', 'nodeclaims']];
+  for (const [group, resource] of toolKinds) {
+    for (const verb of ['get', 'list']) (reads ? allow : deny)('aggregator', `remediation.reads.enabled is ${reads}`, { verb, group, resource });
+  }
   for (const who of ['agent', 'aggregator'] as const) {
     for (const { query, why } of never(namespace, otherSecrets)) deny(who, why, query);
     for (const query of workloadWrites(namespace)) deny(who, 'no write access unless a write family is on', query);
@@ -179,8 +228,11 @@ function familyExpectations(values: Values, namespace: string, fullname: string)
   }
   for (const f of FAMILIES) {
     const on = get(values, ...f.switch) === true;
-    for (const query of f.writes) out.push({ who: 'aggregator', query, allowed: on, why: `write family ${f.family} is ${on ? 'on' : 'off'}` });
-    for (const query of f.writes) out.push({ who: 'agent', query, allowed: false, why: 'write families are the aggregator\'s' });
+    const { allowed, elsewhere } = familyWrites(values, f);
+    for (const query of allowed) out.push({ who: 'aggregator', query, allowed: on, why: `write family ${f.family} is ${on ? 'on' : 'off'}` });
+    for (const query of elsewhere) out.push({ who: 'aggregator', query, allowed: false, why: `write family ${f.family} is limited to its namespaces` });
+    for (const query of f.beyond) out.push({ who: 'aggregator', query, allowed: false, why: `more than the ${f.family} actions need` });
+    for (const query of [...allowed, ...f.beyond]) out.push({ who: 'agent', query, allowed: false, why: 'write families are the aggregator\'s' });
   }
   if (get(values, 'investigations', 'yamlApply', 'enabled') === true) {
     const rules = (get(values, 'investigations', 'yamlApply', 'rules') ?? []) as Array<{ apiGroups?: string[]; resources?: string[]; verbs?: string[] }>;
@@ -261,6 +313,8 @@ export class RbacAccessChecker {
     };
     try {
       this.server.ensureNamespace(namespace);
+      // Roles of families limited to namespaces (remediation.<family>.namespaces) live in those namespaces.
+      for (const m of rbac) if (m.namespace) this.server.ensureNamespace(m.namespace);
       load(rbac.filter((m) => !isFamily(m)));
       await ask('', baseExpectations(manifests, values, namespace, fullname));
       // Without a family object or a family on, the second phase would ask the same questions of the same RBAC.

@@ -33,6 +33,21 @@ const FAMILY_SWITCHES: Record<string, string[]> = {
   karpenter: ['remediation', 'karpenter', 'enabled'],
 };
 
+/**
+ * What each remediation family's actions need (docs/remediation.md), as group/resource -> verbs: a family's role
+ * may grant these and nothing more. The server-side dry run every write starts with needs the same verb.
+ */
+export const FAMILY_NEEDS: Record<string, Record<string, string[]>> = {
+  'network-policies': { 'networking.k8s.io/networkpolicies': ['get', 'create', 'update'] },
+  'argo-cd': { 'argoproj.io/applications': ['get', 'list', 'patch'] },
+  'argo-rollouts': { 'argoproj.io/rollouts': ['get', 'list', 'patch'], 'argoproj.io/rollouts/status': ['patch'], 'apps/replicasets': ['list'] },
+  flux: Object.fromEntries([
+    ...['kustomizations', 'helmreleases'].flatMap((r) => [`kustomize.toolkit.fluxcd.io/${r}`, `helm.toolkit.fluxcd.io/${r}`]),
+    ...['gitrepositories', 'helmrepositories', 'helmcharts', 'ocirepositories', 'buckets'].map((r) => `source.toolkit.fluxcd.io/${r}`),
+  ].map((k) => [k, ['get', 'list', 'patch']])),
+  karpenter: { 'karpenter.sh/nodepools': ['get', 'list', 'create', 'update', 'patch'], 'karpenter.sh/nodeclaims': ['get', 'list', 'delete'] },
+};
+
 const get = (values: Values, keys: string[]): unknown =>
   keys.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), values);
 
@@ -75,6 +90,11 @@ export function checkRbac(manifests: Manifest[], values: Values, namespace: stri
       // Agents prove their node with ServiceAccount tokens, which only the API server can check (cluster-scoped).
       const tokenReview = g.scope === 'cluster' && only(groups, 'authentication.k8s.io') && only(resources, 'tokenreviews') && r.verbs.join() === 'create';
       const family = g.writeFamily !== undefined && FAMILY_SWITCHES[g.writeFamily] !== undefined && get(values, FAMILY_SWITCHES[g.writeFamily]!) === true;
+      const needs = g.writeFamily !== undefined ? FAMILY_NEEDS[g.writeFamily] : undefined;
+      if (needs) {
+        const extra = groups.flatMap((group) => resources.flatMap((resource) => r.verbs.filter((v) => !(needs[`${group ? `${group}/` : ''}${resource}`] ?? []).includes(v)).map((v) => `${v} ${group}/${resource}`)));
+        if (extra.length > 0) problems.push(`${what}: more than the ${g.writeFamily} actions need (${extra.join(', ')})`);
+      }
       if (!(leases || ownSecret || tokenReview || family)) problems.push(`${what}: write access that no enabled value asks for`);
     }
   }

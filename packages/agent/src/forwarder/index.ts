@@ -15,9 +15,12 @@
 // wait for those acknowledgements, so lines of a container never reach the cloud through two replicas out of order.
 import { Backoff, DropOldestQueue, type Logger } from '@kestrel/core';
 import type { NodeConditionChange, OwnerReference } from '@kestrel/proto/cloud/v1';
-import type { AgentMessage, BatchContent } from '@kestrel/proto/ingest/v1';
+import type { AgentMessage, BatchContent, LogChunk } from '@kestrel/proto/ingest/v1';
 import { sealBatch } from '@kestrel/proto/ingest/v1/codec';
+import { frameEntries } from '@kestrel/proto/cloud/v1/log-entries';
+import { entryFlags } from '@kestrel/proto/ingest/v1/lines';
 import type { ChunkOwner, FileChunk, LogSink } from '../sources/cri-logs/types.js';
+import type { PendingFlowWindow } from '../sources/flows/types.js';
 import { Batcher, type BatchLimits, type OpenBatch } from './batcher.js';
 import { resolveEndpoints, type Endpoint, type EndpointSource } from './endpoints.js';
 import type { ForwarderEvents } from './events.js';
@@ -35,6 +38,8 @@ export interface ForwarderConfig extends BatchLimits {
   compression: boolean;
   /** Node condition changes waiting for a batch, at most (the oldest is dropped and counted beyond). */
   maxPendingNodeConditions?: number;
+  /** Flow windows waiting for a batch, at most (the oldest is dropped, and its source told, beyond). */
+  maxPendingFlowWindows?: number;
   /** How long a replaced link may take to receive its outstanding acknowledgements. */
   drainTimeoutMs?: number;
   /** The owners of a pod on this node (from the agent's pod watch); none when unknown. */
@@ -78,6 +83,8 @@ export class Forwarder implements LogSink {
   private readonly spaceWaiters: (() => void)[] = [];
   private readonly conditions: DropOldestQueue<NodeConditionChange>;
   private conditionTimer: NodeJS.Timeout | undefined;
+  private readonly flowWindows: DropOldestQueue<PendingFlowWindow>;
+  private flowTimer: NodeJS.Timeout | undefined;
   private sealing: Promise<void> = Promise.resolve();
   private ranked: Endpoint[] = [];
   private readonly down = new Map<string, { until: number; backoff: Backoff }>();
@@ -103,6 +110,7 @@ export class Forwarder implements LogSink {
   ) {
     this.batcher = new Batcher(config, (batch) => this.sealed(batch));
     this.conditions = new DropOldestQueue(config.maxPendingNodeConditions ?? 256, () => this.events.nodeConditionDropped('buffer_full'));
+    this.flowWindows = new DropOldestQueue(config.maxPendingFlowWindows ?? 8, (w) => w.dropped('buffer_full'));
   }
 
   get state(): ConnectionState {
@@ -133,6 +141,32 @@ export class Forwarder implements LogSink {
     }, this.config.flushIntervalMs);
   }
 
+  /**
+   * A closed flow window for the next batch. It waits in a bounded drop-oldest buffer (not in the window of batches:
+   * while the aggregator is away the window stays for the logs, whose files are their own buffer) and goes out
+   * within the flush interval, once the window of batches has room. Its source is told when it is acknowledged
+   * (its resume point may then be saved) or dropped (counted into the source's next window).
+   */
+  flowWindow(item: PendingFlowWindow): void {
+    this.flowWindows.push(item);
+    this.flowTimer ??= setTimeout(() => this.sealFlows(), this.config.flushIntervalMs);
+  }
+
+  /** Flow windows waiting for a batch (for the debug view). */
+  get pendingFlowWindows(): number {
+    return this.flowWindows.size;
+  }
+
+  private sealFlows(): void {
+    this.flowTimer = undefined;
+    if (this.flowWindows.size === 0 || this.stopped) return;
+    if (this.window.size >= this.config.maxInFlightBatches || this.windowBytes >= this.config.maxInFlightBytes) {
+      this.flowTimer = setTimeout(() => this.sealFlows(), this.config.flushIntervalMs);
+      return;
+    }
+    this.sealed({ chunks: [], lines: 0, bytes: 0 });
+  }
+
   get inFlight(): { batches: number; lines: number; bytes: number } {
     let lines = 0;
     for (const b of this.window.values()) lines += b.lines;
@@ -152,12 +186,17 @@ export class Forwarder implements LogSink {
   private sealed(batch: OpenBatch): void {
     const sequence = this.nextSequence++;
     const nodeConditions = this.conditions.takeAll();
+    const flowWindows = this.flowWindows.takeAll();
     const entry: InFlight = {
       sequence,
       message: undefined,
       bytes: 0,
       lines: batch.lines,
-      commits: batch.chunks.map((c) => ({ owner: c.owner, resumeOffset: c.resumeOffset, resumeLine: c.resumeLine, streamComplete: c.streamComplete })),
+      commits: [
+        ...batch.chunks.map((c) => ({ owner: c.owner, resumeOffset: c.resumeOffset, resumeLine: c.resumeLine, streamComplete: c.streamComplete })),
+        // Only the callback is kept until the Ack: the window's flows are in the compressed batch already.
+        ...flowWindows.map(({ committed }) => ({ owner: { commit: () => committed() }, resumeOffset: 0, resumeLine: 0, streamComplete: false })),
+      ],
       acked: false,
       link: undefined,
       sends: 0,
@@ -165,6 +204,7 @@ export class Forwarder implements LogSink {
     this.window.set(sequence, entry);
     this.events.batchSealed(batch.lines);
     const content = toContent(batch, nodeConditions, this.config.ownersOf ?? noOwners);
+    content.flows = flowWindows.map((w) => w.window);
     // Compression runs off the event loop; batches still go out in sequence order.
     const compressed = sealBatch(sequence, content, this.config.compression);
     this.sealing = this.sealing.then(async () => {
@@ -211,6 +251,7 @@ export class Forwarder implements LogSink {
     clearInterval(resolving);
     clearTimeout(this.retryTimer);
     clearTimeout(this.conditionTimer);
+    clearTimeout(this.flowTimer);
     this.stopped = true;
     this.batcher.close();
     const links = [this.current, this.pending, ...this.draining].filter((l): l is Link => l !== undefined);
@@ -351,6 +392,22 @@ export class Forwarder implements LogSink {
 
 const noOwners = (): OwnerReference[] => [];
 
+function framedLines(lines: OpenBatch['chunks'][number]['lines']): Pick<LogChunk, 'lines' | 'entries' | 'entrySizes' | 'entryEndOffsets' | 'entryLineNumbers' | 'entryFlags'> {
+  const framed = frameEntries(
+    lines.map((l) => ({ timestamp: { seconds: l.seconds, nanos: l.nanos }, message: l.message, level: l.level, lineNumber: l.lineNumber, errorInfo: l.errorInfo })),
+  );
+  const flags = lines.map(entryFlags);
+  return {
+    lines: [],
+    entries: Buffer.from(framed.bytes.buffer, framed.bytes.byteOffset, framed.bytes.byteLength),
+    entrySizes: [...framed.sizes],
+    entryEndOffsets: lines.map((l) => l.endOffset),
+    entryLineNumbers: [...framed.lineNumbers],
+    // Most lines have no flag: then none is sent.
+    entryFlags: flags.some((f) => f !== 0) ? flags : [],
+  };
+}
+
 function toContent(batch: OpenBatch, nodeConditions: NodeConditionChange[], ownersOf: (podUid: string) => OwnerReference[]): BatchContent {
   return {
     nodeConditions,
@@ -362,18 +419,8 @@ function toContent(batch: OpenBatch, nodeConditions: NodeConditionChange[], owne
       containerName: c.container.containerName,
       restartCount: c.container.restartCount,
       file: { device: c.file.device, inode: c.file.inode, fingerprint: c.file.fingerprint },
-      lines: c.lines.map((l) => ({
-        timestamp: { seconds: l.seconds, nanos: l.nanos },
-        stream: l.stream,
-        message: l.message,
-        offset: l.offset,
-        endOffset: l.endOffset,
-        lineNumber: l.lineNumber,
-        parseError: l.parseError,
-        truncated: l.truncated,
-        level: l.level,
-        errorInfo: l.errorInfo,
-      })),
+      // The lines as the cloud receives them, framed for PodLogs: the aggregator moves these bytes without decoding them.
+      ...framedLines(c.lines),
       previousContainer: c.previousContainer,
       streamComplete: c.streamComplete,
       lastLineNumber: c.lines.length > 0 ? c.lines[c.lines.length - 1]!.lineNumber : c.resumeLine,

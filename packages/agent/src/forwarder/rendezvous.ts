@@ -14,10 +14,13 @@ export function weight(node: string, replicaKey: string): bigint {
   return createHash('sha256').update(node).update('\0').update(replicaKey).digest().readBigUInt64BE(0);
 }
 
-/** Replicas in this node's order of preference (highest weight first; ties, practically never, by key). */
+/**
+ * Replicas in this node's order of preference (highest weight first; ties, practically never, by key in code-unit
+ * order: localeCompare would load ICU's collation data, a few MiB of RSS on every node).
+ */
 export function rank<T>(node: string, replicas: readonly T[], keyOf: (replica: T) => string): T[] {
   return replicas
     .map((item) => ({ item, key: keyOf(item), weight: weight(node, keyOf(item)) }))
-    .sort((a, b) => (a.weight === b.weight ? a.key.localeCompare(b.key) : a.weight > b.weight ? -1 : 1))
+    .sort((a, b) => (a.weight === b.weight ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.weight > b.weight ? -1 : 1))
     .map((r) => r.item);
 }

@@ -44,6 +44,6 @@ export function renderAgents(result: unknown): string {
         unacked: a.unacknowledged,
       };
     }),
-    ['node', 'subject', 'peer', 'version', 'connectedAt', 'batches', 'unacked', 'lines', 'lines/s', 'lag', 'nodeConditions', 'lastBatchAt'],
+    ['node', 'subject', 'peer', 'version', 'connectedAt', 'batches', 'unacked', 'lines', 'lines/s', 'lag', 'nodeConditions', 'flowWindows', 'lastBatchAt'],
   );
 }

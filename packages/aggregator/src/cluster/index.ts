@@ -7,7 +7,7 @@
 // from it taken by the uplink (a watch delivers one resource's changes in resourceVersion order, so this needs no
 // bookmarks). A new leader reads them from the Lease and, from its first list, reports incident signals only for
 // objects changed after them. The inventory is idempotent and always sent in full.
-import { Action, type StreamDataRequest, type StreamEventsRequest } from '@kestrel/proto/cloud/v1';
+import { Action, type InventoryCommit, type StreamDataRequest, type StreamEventsRequest } from '@kestrel/proto/cloud/v1';
 import { DropOldestQueue, type Logger } from '@kestrel/core';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ClusterEvents } from './events.js';
@@ -88,6 +88,8 @@ export class ClusterWatch {
   private inFlight: Outgoing | undefined;
   lastCommitAt: Date | undefined;
   commits = 0;
+  /** The InventoryCommit flags: which tools the cluster has (main.ts sets it from remediation/presence.ts). */
+  presence: () => InventoryCommit = () => ({ hasDatadog: false, hasArgocd: false, hasRollouts: false, hasFlux: false, hasKarpenter: false });
 
   constructor(
     private readonly kc: KubeConfig,
@@ -290,7 +292,15 @@ export class ClusterWatch {
   private commit(rv: number): void {
     this.commits++;
     this.lastCommitAt = new Date();
-    this.enqueue({ stream: 'data', request: { $case: 'inventoryCommit', value: { hasDatadog: false, hasArgocd: false, hasRollouts: false, hasFlux: false, hasKarpenter: false } }, rv: rv || Number.MAX_SAFE_INTEGER, source: 'commit' });
+    this.enqueue({ stream: 'data', request: { $case: 'inventoryCommit', value: this.presence() }, rv: rv || Number.MAX_SAFE_INTEGER, source: 'commit' });
+  }
+
+  /**
+   * The tools present changed: a full resync, so a commit with the new flags goes out without the cloud reading the
+   * inventory as emptied (a commit ends a full snapshot). Before the first commit nothing is needed: it reads them.
+   */
+  presenceChanged(): void {
+    if (this.running) this.resync();
   }
 
   /** Periodic full resync: every cached inventory message again, then a commit. */

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { createLogger, createRegistry } from '@kestrel/core';
 import { AgentMessage, BatchContent, Encoding, LogChunk, type AggregatorMessage } from '@kestrel/proto/ingest/v1';
 import { NodeConditionChange, type PodLogs } from '@kestrel/proto/cloud/v1';
+import { frameEntries, unframeEntries } from '@kestrel/proto/cloud/v1/log-entries';
 import { Metadata, Status, type CallContext } from 'nice-grpc';
 import { ReplayFilter } from '../pipeline/replay-filter.js';
 import { IngestEvents } from './events.js';
@@ -24,6 +25,13 @@ function fakeUplink() {
       let deliver!: () => void;
       const delivered = new Promise<void>((resolve) => (deliver = resolve));
       submitted.push({ logs, deliver });
+      return { delivered };
+    },
+    async submitFramedLogs(header, entries) {
+      // Decoded back to objects here only, to compare what the cloud would receive.
+      let deliver!: () => void;
+      const delivered = new Promise<void>((resolve) => (deliver = resolve));
+      submitted.push({ logs: { ...header, logEntries: unframeEntries(entries) }, deliver });
       return { delivered };
     },
     async submitNodeCondition(change) {
@@ -52,18 +60,17 @@ const batch = (sequence: number, logs: LogChunk[], nodeConditions: NodeCondition
   sequence,
   encoding: Encoding.ENCODING_NONE,
   content: Buffer.from(BatchContent.encode({ logs, nodeConditions, flows: [] }).finish()),
-  records: logs.reduce((n, c) => n + c.lines.length, 0),
+  records: logs.reduce((n, c) => n + c.lines.length + c.entrySizes.length, 0),
 });
 
-const chunk = (first: number, count: number) =>
-  LogChunk.fromPartial({
-    namespace: 'shop',
-    podName: 'web-1',
-    podUid: 'uid-1',
-    containerName: 'app',
-    file: { device: 1, inode: 2, fingerprint: 3 },
-    lines: Array.from({ length: count }, (_, i) => ({ message: `line ${first + i}`, lineNumber: first + i, offset: (first + i - 1) * 10, endOffset: (first + i) * 10, stream: 'stdout', timestamp: { seconds: 1, nanos: first + i } })),
-  });
+/** Lines as the agent sends them: framed for PodLogs (or, `legacy`, as LogLine objects, what older agents send). */
+const chunk = (first: number, count: number, legacy = false) => {
+  const lines = Array.from({ length: count }, (_, i) => ({ message: `line ${first + i}`, lineNumber: first + i, offset: (first + i - 1) * 10, endOffset: (first + i) * 10, stream: 'stdout', timestamp: { seconds: 1, nanos: first + i } }));
+  const base = { namespace: 'shop', podName: 'web-1', podUid: 'uid-1', containerName: 'app', file: { device: 1, inode: 2, fingerprint: 3 } };
+  if (legacy) return LogChunk.fromPartial({ ...base, lines });
+  const framed = frameEntries(lines.map((l) => ({ timestamp: l.timestamp, message: l.message, level: '', lineNumber: l.lineNumber, errorInfo: undefined })));
+  return LogChunk.fromPartial({ ...base, entries: Buffer.from(framed.bytes), entrySizes: [...framed.sizes], entryEndOffsets: lines.map((l) => l.endOffset), entryLineNumbers: [...framed.lineNumbers] });
+};
 
 /** An agent's side of the stream: messages pushed in by the test, open until closed. */
 function agentSide(node = 'node-a', proven = node) {
@@ -244,5 +251,35 @@ test('batches keep being submitted while earlier ones wait for delivery', async 
   await eventually(() => submitted.length === 5);
   for (const s of submitted) s.deliver();
   for (let i = 1; i <= 5; i++) assert.deepEqual((await responses.next()).value?.message, { $case: 'ack', value: { sequence: i } });
+  agent.close();
+});
+
+test('lines from an agent of an older version (LogLine objects) are forwarded like framed ones, replays dropped the same way', async () => {
+  const { sink, submitted } = fakeUplink();
+  const agent = agentSide();
+  const responses = service(sink).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
+  await responses.next();
+  agent.send(1, [chunk(1, 3, true)]);
+  agent.send(2, [chunk(2, 3)]); // lines 2-3 again (framed this time), then 4
+  await eventually(() => submitted.length === 2);
+  assert.deepEqual(submitted.flatMap((s) => s.logs.logEntries.map((e) => e.message)), ['line 1', 'line 2', 'line 3', 'line 4']);
+  for (const s of submitted) s.deliver();
+  assert.deepEqual((await responses.next()).value?.message, { $case: 'ack', value: { sequence: 1 } });
+  assert.deepEqual((await responses.next()).value?.message, { $case: 'ack', value: { sequence: 2 } });
+  agent.close();
+});
+
+test('framed lines whose sizes do not match their bytes end the stream with INVALID_ARGUMENT before anything is submitted', async () => {
+  const { sink, submitted } = fakeUplink();
+  const registry = createRegistry('t', false);
+  const agent = agentSide();
+  const responses = service(sink, registry).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
+  await responses.next();
+  const good = chunk(1, 2);
+  const bad = LogChunk.fromPartial({ ...chunk(10, 3), entrySizes: [4, 4, 4] });
+  agent.send(1, [good, bad]);
+  await assert.rejects(responses.next(), (err: { code?: number; details?: string }) => err.code === Status.INVALID_ARGUMENT && /size|frame|add up/.test(err.details ?? ''));
+  assert.equal(submitted.length, 0);
+  assert.match(await registry.metrics(), /kestrel_aggregator_ingest_protocol_errors_total\{reason="undecodable_batch"[^}]*\} 1/);
   agent.close();
 });

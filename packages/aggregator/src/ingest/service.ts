@@ -14,26 +14,44 @@
 // Who may speak: after the Hello, the identity check must confirm that the peer runs on the node it names (an agent
 // cannot speak for another node); node condition changes must name that node too.
 import { AsyncQueue, type Logger } from '@kestrel/core';
-import type { AggregatorMessage, AgentMessage, BatchContent, IngestServiceImplementation, LogChunk } from '@kestrel/proto/ingest/v1';
+import type { AggregatorMessage, AgentMessage, BatchContent, FlowWindow, IngestServiceImplementation, LogChunk } from '@kestrel/proto/ingest/v1';
 import { BatchContentError, openBatch } from '@kestrel/proto/ingest/v1/codec';
 import type { NodeConditionChange, PodLogs } from '@kestrel/proto/cloud/v1';
+import { checkFramedEntries, sliceEntries, unframeEntries, type FramedEntries } from '@kestrel/proto/cloud/v1/log-entries';
 import { ServerError, Status, type CallContext } from 'nice-grpc';
+import { Semaphore } from '../executors/limits.js';
 import { ReplayFilter } from '../pipeline/replay-filter.js';
-import { toPodLogs, type PodLogsLimits } from '../pipeline/pod-logs.js';
+import { podLogsHeader, toPodLogs, type PodLogsLimits } from '../pipeline/pod-logs.js';
+import type { PodLogsHeader } from '../uplink/log-batcher.js';
 import type { IngestEvents } from './events.js';
 import type { AgentIdentityCheck } from './identity.js';
 
 export interface IngestSink {
   /** Accepts a PodLogs once there is room; `delivered` settles when it is safe to acknowledge. */
   submitLogs(logs: PodLogs, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
+  /** The same for entries the agent sent framed for PodLogs: passed on as bytes. */
+  submitFramedLogs(header: PodLogsHeader, entries: FramedEntries, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
+  /**
+   * Resolves once the uplink has room for logs. Awaited before a batch is inflated, so that while the uplink is full
+   * agents' batches wait compressed (in gRPC's flow-controlled buffers), not inflated in this process's memory.
+   */
+  waitForLogRoom?(signal: AbortSignal): Promise<void>;
   /** Accepts a node condition change (StreamEvents) once there is room. */
   submitNodeCondition(change: NodeConditionChange, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
+  /**
+   * Merges a flow window of this node (flows/merger.ts) once there is room; `delivered` settles once the Flow
+   * records it went into are written by the uplink. Unset: flows are not handled (counted and acknowledged).
+   */
+  submitFlowWindow?(node: string, window: FlowWindow, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
 }
 
 export interface IngestLimits extends PodLogsLimits {
   /** A batch's content may inflate to at most this many bytes (a zip bomb is refused, not inflated). */
   maxBatchContentBytes: number;
 }
+
+/** Batches inflated and being submitted at once, over all agent streams (see the reading loop). */
+const INFLATING_BATCHES = 8;
 
 /** Batches of one agent stream submitted and not yet acknowledged, at most (the agent's own bound is smaller). */
 const MAX_PENDING_ACKS = 4096;
@@ -48,6 +66,7 @@ export interface AgentView {
   batches: number;
   lines: number;
   nodeConditions: number;
+  flowWindows: number;
   /** Batches received and not yet acknowledged (waiting for the uplink's delivery). */
   unacknowledged: number;
   lastBatchAt: string | null;
@@ -56,6 +75,7 @@ export interface AgentView {
 }
 
 export class IngestService implements IngestServiceImplementation {
+  private readonly inflating = new Semaphore(INFLATING_BATCHES);
   private readonly agents = new Map<number, AgentView>();
   /** Per file (node + identity): the delivery of the latest lines forwarded and not yet delivered. */
   private readonly undelivered = new Map<string, Promise<void>>();
@@ -105,6 +125,7 @@ export class IngestService implements IngestServiceImplementation {
       batches: 0,
       lines: 0,
       nodeConditions: 0,
+      flowWindows: 0,
       unacknowledged: 0,
       lastBatchAt: null,
       lagMs: null,
@@ -133,19 +154,31 @@ export class IngestService implements IngestServiceImplementation {
             this.events.protocolError('unexpected_message', peer, `unexpected ${m?.$case ?? 'empty'} message after Hello`);
             throw new ServerError(Status.INVALID_ARGUMENT, 'only Batch messages may follow Hello');
           }
-          let content: BatchContent;
-          try {
-            content = await openBatch(m.value, this.limits.maxBatchContentBytes);
-          } catch (err) {
-            if (!(err instanceof BatchContentError)) throw err;
-            this.events.protocolError('undecodable_batch', peer, err.message);
-            throw new ServerError(Status.INVALID_ARGUMENT, err.message);
-          }
           while (outstanding >= MAX_PENDING_ACKS) await new Promise<void>((resolve) => (room = resolve));
-          outstanding++;
-          view.unacknowledged++;
-          // An array, not a promise: an async function cannot resolve to a pending promise.
-          const waits = await this.handleBatch(view, content, context.signal);
+          await this.sink.waitForLogRoom?.(context.signal);
+          // Inflated batches are the aggregator's largest transient memory (about 1 MiB each, held until their lines
+          // are copied into the uplink's messages): only a few streams inflate and submit at a time.
+          const waits = await this.inflating.run(async () => {
+            context.signal.throwIfAborted();
+            let content: BatchContent;
+            try {
+              content = await openBatch(m.value, this.limits.maxBatchContentBytes);
+            } catch (err) {
+              if (!(err instanceof BatchContentError)) throw err;
+              this.events.protocolError('undecodable_batch', peer, err.message);
+              throw new ServerError(Status.INVALID_ARGUMENT, err.message);
+            }
+            // Framed lines are moved as bytes: their framing is checked before anything of the batch is submitted.
+            const invalid = invalidFraming(content);
+            if (invalid) {
+              this.events.protocolError('undecodable_batch', peer, invalid);
+              throw new ServerError(Status.INVALID_ARGUMENT, invalid);
+            }
+            outstanding++;
+            view.unacknowledged++;
+            // An array, not a promise: an async function cannot resolve to a pending promise.
+            return this.handleBatch(view, content, context.signal);
+          });
           const sequence = m.value.sequence;
           Promise.all(waits).then(
             () => {
@@ -194,9 +227,15 @@ export class IngestService implements IngestServiceImplementation {
       agent.nodeConditions++;
       waits.push((await this.sink.submitNodeCondition(change, signal)).delivered);
     }
+    // Flow windows: acknowledged with the batch once the merged Flow records carrying them are written (docs/flows.md).
+    for (const window of batch.flows) {
+      agent.flowWindows++;
+      if (this.sink.submitFlowWindow) waits.push((await this.sink.submitFlowWindow(node, window, signal)).delivered);
+      else this.events.protocolError('flows_not_handled', agent.peer, `flow window from ${node} dropped: this aggregator does not merge flows`);
+    }
     let newest = 0;
     for (const chunk of batch.logs) {
-      const last = chunk.lines[chunk.lines.length - 1]?.timestamp;
+      const last = chunk.lines.length > 0 ? chunk.lines[chunk.lines.length - 1]!.timestamp : lastFramedTimestamp(chunk);
       if (last && last.seconds * 1000 > newest) newest = last.seconds * 1000 + Math.floor(last.nanos / 1e6);
       const key = ReplayFilter.key(node, chunk.file);
       // One file's lines are submitted by one stream at a time: an agent that reconnects while its old stream is
@@ -223,6 +262,7 @@ export class IngestService implements IngestServiceImplementation {
    * was submitted), wrapped: an async function cannot resolve to a pending promise, it would wait for it.
    */
   private async submitChunk(agent: AgentView, key: string, chunk: LogChunk, now: Date, signal: AbortSignal, waits: Promise<void>[]): Promise<{ delivered: Promise<void> } | undefined> {
+    if (chunk.entrySizes.length > 0) return this.submitFramedChunk(agent, key, chunk, now, signal, waits);
     const fresh = chunk.lines.filter((l) => this.replays.isNew(key, l.endOffset));
     this.events.linesReceived.inc(chunk.lines.length);
     if (fresh.length < chunk.lines.length) {
@@ -246,12 +286,57 @@ export class IngestService implements IngestServiceImplementation {
     return { delivered };
   }
 
+  /** submitChunk for lines the agent framed for PodLogs: the replay filter reads their end offsets, the bytes move as they are. */
+  private async submitFramedChunk(agent: AgentView, key: string, chunk: LogChunk, now: Date, signal: AbortSignal, waits: Promise<void>[]): Promise<{ delivered: Promise<void> } | undefined> {
+    const framed: FramedEntries = { bytes: chunk.entries, sizes: chunk.entrySizes, lineNumbers: chunk.entryLineNumbers };
+    const count = framed.sizes.length;
+    // Lines of a chunk are in file order: the new ones are a suffix.
+    let first = 0;
+    while (first < count && !this.replays.isNew(key, chunk.entryEndOffsets[first]!)) first++;
+    this.events.linesReceived.inc(count);
+    if (first > 0) {
+      this.events.linesReplayed.inc(first);
+      const earlier = this.undelivered.get(key);
+      if (earlier) waits.push(earlier);
+    }
+    if (first === count && !chunk.streamComplete) return undefined;
+    agent.lines += count - first;
+    const accepted = await this.sink.submitFramedLogs(podLogsHeader(agent.node, chunk, now), sliceEntries(framed, first), signal);
+    if (first < count) this.replays.advance(key, chunk.entryEndOffsets[count - 1]!);
+    this.trackUndelivered(key, accepted.delivered);
+    return { delivered: accepted.delivered };
+  }
+
   private trackUndelivered(key: string, delivered: Promise<void>): void {
     this.undelivered.set(key, delivered);
     const forget = () => {
       if (this.undelivered.get(key) === delivered) this.undelivered.delete(key);
     };
     delivered.then(forget, forget);
+  }
+}
+
+/** Why a batch's framed log lines cannot be passed on (sizes that do not add up, a frame that is not a log entry), if so. */
+function invalidFraming(content: BatchContent): string | undefined {
+  for (const chunk of content.logs) {
+    if (chunk.entrySizes.length === 0 && chunk.entries.length === 0) continue;
+    const problem =
+      checkFramedEntries({ bytes: chunk.entries, sizes: chunk.entrySizes, lineNumbers: chunk.entryLineNumbers }) ??
+      (chunk.entryEndOffsets.length === chunk.entrySizes.length ? undefined : `${chunk.entrySizes.length} entries but ${chunk.entryEndOffsets.length} end offsets`) ??
+      (chunk.entryFlags.length === 0 || chunk.entryFlags.length === chunk.entrySizes.length ? undefined : `${chunk.entrySizes.length} entries but ${chunk.entryFlags.length} flags`);
+    if (problem) return `log chunk of ${chunk.namespace}/${chunk.podName}/${chunk.containerName}: ${problem}`;
+  }
+  return undefined;
+}
+
+/** Write time of a framed chunk's last line (for the lag shown in `debug agents`): one entry decoded per chunk. */
+function lastFramedTimestamp(chunk: LogChunk): LogChunk['lines'][number]['timestamp'] {
+  const n = chunk.entrySizes.length;
+  if (n === 0) return undefined;
+  try {
+    return unframeEntries(sliceEntries({ bytes: chunk.entries, sizes: chunk.entrySizes, lineNumbers: chunk.entryLineNumbers }, n - 1))[0]?.timestamp;
+  } catch {
+    return undefined; // refused with a clear error when the chunk is submitted
   }
 }
 

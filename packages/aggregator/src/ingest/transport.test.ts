@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLogger, createRegistry, metricTotal, TlsReloader, type Counter, type Registry } from '@kestrel/core';
-import { IngestServiceDefinition, type AgentMessage, type AggregatorMessage } from '@kestrel/proto/ingest/v1';
+import { BatchContent, IngestServiceDefinition, type AgentMessage, type AggregatorMessage } from '@kestrel/proto/ingest/v1';
 import { sealBatch } from '@kestrel/proto/ingest/v1/codec';
 import { ChannelCredentials, ClientError, createChannel, createClient, Metadata, Status } from 'nice-grpc';
 import { ReplayFilter } from '../pipeline/replay-filter.js';
@@ -60,7 +60,7 @@ async function start(agentAuth: AgentAuthMode, identityFor?: (transport: IngestT
   const identity = identityFor ? identityFor(transport) : new CertificateIdentityCheck((peer) => transport.certificateOf(peer));
   const service = new IngestService(
     'agg-test',
-    { submitLogs: async () => ({ delivered: Promise.resolve() }), submitNodeCondition: async () => ({ delivered: Promise.resolve() }) },
+    { submitLogs: async () => ({ delivered: Promise.resolve() }), submitFramedLogs: async () => ({ delivered: Promise.resolve() }), submitNodeCondition: async () => ({ delivered: Promise.resolve() }) },
     new ReplayFilter(1000),
     { maxEntries: 1000, maxBytes: 1 << 20, maxBatchContentBytes: 8 << 20 },
     identity,
@@ -106,7 +106,7 @@ async function batch(sequence: number, lines = 1, size = 10): Promise<AgentMessa
     ],
     nodeConditions: [],
   };
-  return { message: { $case: 'batch', value: await sealBatch(sequence, content as never, false) } };
+  return { message: { $case: 'batch', value: await sealBatch(sequence, BatchContent.fromPartial(content), false) } };
 }
 
 /** Opens a stream, sends the messages, and collects what comes back until the stream ends or `until` is seen. */

@@ -29,6 +29,11 @@ const chunk: LogChunk = {
   streamComplete: false,
   lastLineNumber: 0,
   ownerReferences: [],
+  entries: Buffer.alloc(0),
+  entrySizes: [],
+  entryEndOffsets: [],
+  entryLineNumbers: [],
+  entryFlags: [],
 };
 
 test('PodLogs carries pod identity, node, entries, and stream_offset = line number of the last entry', () => {

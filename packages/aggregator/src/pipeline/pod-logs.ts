@@ -6,6 +6,7 @@
 // the pods on its node (empty while the pod is not known there yet).
 import type { PodLogs, LogEntry } from '@kestrel/proto/cloud/v1';
 import type { LogChunk, LogLine } from '@kestrel/proto/ingest/v1';
+import type { PodLogsHeader } from '../uplink/log-batcher.js';
 
 export interface PodLogsLimits {
   maxEntries: number;
@@ -15,6 +16,23 @@ export interface PodLogsLimits {
 /** Rough encoded size of an entry: message and error info bytes plus timestamp, line number, level and framing. */
 const entrySize = (line: LogLine): number =>
   Buffer.byteLength(line.message) + 40 + (line.errorInfo ? Buffer.byteLength(line.errorInfo.stackTrace) + Buffer.byteLength(line.errorInfo.errorMessage) + line.errorInfo.errorType.length + 16 : 0);
+
+/** The PodLogs fields of a chunk other than its entries (totals and stream_offset are set when sealed). */
+export function podLogsHeader(node: string, chunk: LogChunk, now: Date): PodLogsHeader {
+  return {
+    podName: chunk.podName,
+    namespace: chunk.namespace,
+    podUid: chunk.podUid,
+    containerName: chunk.containerName,
+    previousContainer: chunk.previousContainer,
+    collectionTimestamp: { seconds: Math.floor(now.getTime() / 1000), nanos: (now.getTime() % 1000) * 1e6 },
+    totalLines: 0,
+    streamComplete: chunk.streamComplete,
+    streamOffset: chunk.lastLineNumber,
+    ownerReferences: chunk.ownerReferences,
+    nodeName: node,
+  };
+}
 
 export function toPodLogs(node: string, chunk: LogChunk, lines: readonly LogLine[], limits: PodLogsLimits, now: Date): PodLogs[] {
   const out: PodLogs[] = [];

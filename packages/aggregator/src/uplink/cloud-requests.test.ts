@@ -40,9 +40,21 @@ test('every request kind this version cannot carry out is answered at once, on i
   ]);
 });
 
+test('a network policy pushed on the data stream without Kubernetes access is answered by policy_id with the reason', () => {
+  const { requests, answers } = setup();
+  requests.received('data', data({ $case: 'networkPolicy', value: { networkPolicy: '{}', errorMessage: '', policyId: 'p1' } }));
+  assert.equal(answers.length, 1);
+  const { on, record } = answers[0]!;
+  assert.equal(on, 'data');
+  assert.equal(record.$case, 'networkPolicyWithErrors');
+  const policies = record.$case === 'networkPolicyWithErrors' ? record.value.policies : [];
+  assert.deepEqual(policies.map((p) => [p.policyId, p.networkPolicy]), [['p1', '{}']]);
+  assert.match(policies[0]!.errorMessage, /network policies without Kubernetes access are not supported/);
+});
+
 test('messages without an answer, unknown kinds and undecodable bytes are counted, never fatal', async () => {
   const { requests, answers, events } = setup();
-  requests.received('data', data({ $case: 'networkPolicy', value: { networkPolicy: '{}', errorMessage: '', policyId: 'p1' } }));
+  requests.received('control', control({ $case: 'networkPolicy', value: { networkPolicy: '{}', errorMessage: '', policyId: 'p1' } }));
   requests.received('control', Buffer.from([0xfa, 0x01, 0x00])); // field 31, empty: a kind this version does not know
   requests.received('data', Buffer.from([0x0a, 0xff])); // a length running past the end
   requests.received('logs', Buffer.from(StreamDataResponse.encode({ response: { $case: 'ack', value: {} } }).finish())); // field 1 on logs = heartbeat

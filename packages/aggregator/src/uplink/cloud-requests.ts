@@ -111,8 +111,15 @@ export class CloudRequests {
         reply({ $case: 'datadogQueryResponse', value: { requestId: message.value.requestId, success: false, responseData: '', errorMessage: unsupported('Datadog, Argo CD, Argo Rollouts, Flux and Karpenter queries'), statusCode: 501 } });
         return;
       case 'networkPolicy':
-        // NetworkPolicyWithError has no answer message in the protocol: count and log it.
-        this.events.cloudMessage(on, message.$case, 'unsupported_no_answer', `policy ${message.value.policyId}: network policies are not supported by this operator version`);
+        // Reached only without Kubernetes access (remediation/network-policies.ts handles the data stream's pushes
+        // otherwise). The data stream's answer is NetworkPoliciesWithErrors by policy_id; the control stream's push
+        // has no answer in the published operator: counted and logged.
+        if (on === 'data') {
+          this.notSupported(on, message.$case);
+          reply({ $case: 'networkPolicyWithErrors', value: { policies: [{ networkPolicy: message.value.networkPolicy, policyId: message.value.policyId, errorMessage: unsupported('network policies without Kubernetes access') }] } });
+          return;
+        }
+        this.events.cloudMessage(on, message.$case, 'unsupported_no_answer', `policy ${message.value.policyId}: network policies are only taken on the data stream`);
         return;
       default: {
         const unknown: { $case: string } = message;

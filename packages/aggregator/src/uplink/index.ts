@@ -7,6 +7,7 @@
 import { Gauge, metricTotal, sleep, type Logger, type Readiness, type Registry } from '@kestrel/core';
 import * as grpc from '@grpc/grpc-js';
 import type { PodLogs } from '@kestrel/proto/cloud/v1';
+import type { FramedEntries } from '@kestrel/proto/cloud/v1/log-entries';
 import { RenewClusterTokenRequest, RenewClusterTokenResponse } from '@kestrel/proto/server/v1';
 import { CertificateRenewals } from './certificate-renewal.js';
 import { CloudRequests } from './cloud-requests.js';
@@ -16,7 +17,7 @@ import { CloudConnection } from './connection.js';
 import type { CertificateWriter, TokenWriter } from './credential-writers.js';
 import { Delivery, outMessage, type Accepted } from './delivery.js';
 import { UplinkEvents } from './events.js';
-import { LogBatcher, type LogBatchLimits } from './log-batcher.js';
+import { LogBatcher, type LogBatchLimits, type PodLogsHeader } from './log-batcher.js';
 import { OperatorStatsCollector } from './operator-stats.js';
 import { encodeRecord, isReplayable, STREAM_NAMES, type StreamName, type UplinkRecord } from './records.js';
 import { Router } from './router.js';
@@ -212,6 +213,19 @@ export class Uplink {
 
   submitLogs(logs: PodLogs, signal: AbortSignal): Promise<Accepted> {
     return this.submit({ $case: 'podLogs', value: logs }, signal);
+  }
+
+  /** Resolves once the stream carrying PodLogs has room (what submitting logs waits for). */
+  async waitForLogRoom(signal: AbortSignal): Promise<void> {
+    while (!this.router.streamFor('podLogs').hasRoom(this.batcher.pendingBytes)) await this.waitForSpace(signal);
+  }
+
+  /** PodLogs whose entries come framed from the agent (see @kestrel/proto/cloud/v1/log-entries): never decoded here. */
+  async submitFramedLogs(header: PodLogsHeader, entries: FramedEntries, signal: AbortSignal): Promise<Accepted> {
+    await this.waitForLogRoom(signal);
+    const delivery = new Delivery();
+    this.batcher.addFramed(header, entries, delivery);
+    return { delivered: delivery.promise };
   }
 
   /** Queues an answer to a cloud request on the stream it came from (StreamData when that one fell back). */

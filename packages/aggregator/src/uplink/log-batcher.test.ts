@@ -48,7 +48,7 @@ test('a batch is sealed at the entry limit, the byte limit, and after the linger
   assert.deepEqual(out.map((m) => m.records), [20]);
   out.length = 0;
   const byBytes = new LogBatcher({ maxEntries: 1000, maxBytes: 3000, lingerMs: 60_000 }, (m) => out.push(m));
-  for (let i = 0; i < 10; i++) byBytes.add(logs('app', i * 5 + 1, 5, 'x'.repeat(100)), new Delivery());
+  for (let i = 0; i < 20; i++) byBytes.add(logs('app', i * 5 + 1, 5, 'x'.repeat(100)), new Delivery()); // ~11.5 kB of entries
   assert.ok(out.length >= 2, 'sealed by bytes');
   assert.ok(out.every((m) => m.inner.length <= 3000 + 300));
   out.length = 0;
@@ -98,4 +98,15 @@ test('a single entry larger than 10 MiB is cut to fit and says so, rather than b
   const entry = decode(out[0]!).logEntries[0]!;
   assert.equal(entry.lineNumber, 1);
   assert.match(entry.errorInfo?.errorMessage ?? '', /message cut from \d+ to \d+ bytes/);
+});
+
+test("the end of a container's stream comes after its waiting lines, and only the last part of a split record says it", () => {
+  const out: OutMessage[] = [];
+  const batcher = new LogBatcher({ maxEntries: 10, maxBytes: 1 << 20, lingerMs: 60_000 }, (m) => out.push(m));
+  batcher.add(logs('app', 1, 3), new Delivery());
+  batcher.add({ ...logs('app', 4, 0), streamComplete: true, streamOffset: 3 }, new Delivery());
+  assert.deepEqual(out.map((m) => [decode(m).logEntries.length, decode(m).streamComplete]), [[3, false], [0, true]]);
+  out.length = 0;
+  batcher.add({ ...logs('sidecar', 1, 25), streamComplete: true }, new Delivery());
+  assert.deepEqual(out.map((m) => [decode(m).logEntries.length, decode(m).streamComplete, decode(m).streamOffset]), [[10, false, 10], [10, false, 20], [5, true, 25]]);
 });

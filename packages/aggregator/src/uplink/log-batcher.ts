@@ -11,6 +11,7 @@
 // Merged messages keep the protocol's meaning: total_lines is the number of entries, stream_offset the line
 // number of the last one, so the receiver's replay filter works per message.
 import type { LogEntry, PodLogs } from '@kestrel/proto/cloud/v1';
+import { frameEntries, sliceEntries, unframeEntries, type FramedEntries } from '@kestrel/proto/cloud/v1/log-entries';
 import { Delivery, outMessage, type OutMessage } from './delivery.js';
 import { encodeRecord, WRAP_OVERHEAD } from './records.js';
 
@@ -29,23 +30,27 @@ export interface LogBatchLimits {
 export const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 export const HARD_LIMIT_BYTES = MAX_MESSAGE_BYTES - 1024;
 
+/** A PodLogs without its entries: the fields that say whose lines they are. */
+export type PodLogsHeader = Omit<PodLogs, 'logEntries'>;
+
 interface Pending {
-  logs: PodLogs;
+  header: PodLogsHeader;
+  /** Framed entries as they arrived (concatenated only when the message is sealed). */
+  runs: FramedEntries[];
+  entries: number;
   bytes: number;
   deliveries: Delivery[];
   timer: NodeJS.Timeout;
 }
 
-/** A cheap upper estimate of an entry's encoded size (the exact size is checked when sealing). */
-export function entryBytes(e: LogEntry): number {
-  let n = Buffer.byteLength(e.message) + e.level.length + 40;
-  if (e.errorInfo) n += Buffer.byteLength(e.errorInfo.stackTrace) + Buffer.byteLength(e.errorInfo.errorMessage) + e.errorInfo.errorType.length + 24;
-  return n;
-}
-
 const HEADER_BYTES = 256;
 
-export const containerKey = (l: PodLogs): string => `${l.podUid}|${l.namespace}/${l.podName}|${l.containerName}|${l.previousContainer ? 1 : 0}|${l.nodeName}`;
+export const containerKey = (l: PodLogsHeader): string => `${l.podUid}|${l.namespace}/${l.podName}|${l.containerName}|${l.previousContainer ? 1 : 0}|${l.nodeName}`;
+
+const headerOf = (logs: PodLogs): PodLogsHeader => {
+  const { logEntries: _entries, ...header } = logs;
+  return header;
+};
 
 export class LogBatcher {
   private readonly pending = new Map<string, Pending>();
@@ -61,46 +66,51 @@ export class LogBatcher {
     return this.pendingBytesTotal;
   }
 
+  /** A PodLogs given as objects (agents of an older version, tests): framed, then batched as framed entries are. */
   add(logs: PodLogs, delivery: Delivery): void {
-    if (logs.logEntries.length === 0) {
-      // Nothing to carry (e.g. a stream_complete marker): its own message.
+    this.addFramed(headerOf(logs), frameEntries(logs.logEntries), delivery);
+  }
+
+  /** Entries already framed for PodLogs (what agents send): moved as bytes, never decoded. */
+  addFramed(header: PodLogsHeader, framed: FramedEntries, delivery: Delivery): void {
+    const count = framed.sizes.length;
+    const key = containerKey(header);
+    if (count === 0) {
+      // Nothing to carry (e.g. a stream_complete marker): its own message, after the container's waiting lines.
+      this.seal(key);
       delivery.expect(1);
-      this.emit({ ...logs }, [delivery]);
+      this.emit(header, [framed], [delivery]);
       return;
     }
-    const key = containerKey(logs);
-    const size = logs.logEntries.reduce((n, e) => n + entryBytes(e), 0);
+    const size = framed.bytes.length;
     let open = this.pending.get(key);
-    if (open && (open.logs.logEntries.length + logs.logEntries.length > this.limits.maxEntries || open.bytes + size > this.limits.maxBytes)) {
+    if (open && (open.entries + count > this.limits.maxEntries || open.bytes + size > this.limits.maxBytes)) {
       this.seal(key);
       open = undefined;
     }
-    if (logs.logEntries.length > this.limits.maxEntries || size > this.limits.maxBytes) {
-      const parts = splitByLimits(logs, this.limits.maxEntries, this.limits.maxBytes);
+    if (count > this.limits.maxEntries || size > this.limits.maxBytes) {
+      const parts = splitByLimits(framed, this.limits.maxEntries, this.limits.maxBytes);
       delivery.expect(parts.length);
-      for (const part of parts) this.emit(part, [delivery]);
+      // Only the last part may say that the container's stream is complete.
+      parts.forEach((part, i) => this.emit(i === parts.length - 1 ? header : { ...header, streamComplete: false }, [part], [delivery]));
       return;
     }
     delivery.expect(1);
     if (!open) {
-      open = {
-        logs: { ...logs, logEntries: [...logs.logEntries] },
-        bytes: size,
-        deliveries: [delivery],
-        timer: setTimeout(() => this.seal(key), this.limits.lingerMs),
-      };
+      open = { header: { ...header }, runs: [framed], entries: count, bytes: size, deliveries: [delivery], timer: setTimeout(() => this.seal(key), this.limits.lingerMs) };
       this.pending.set(key, open);
     } else {
-      const merged = open.logs;
-      merged.logEntries.push(...logs.logEntries);
-      merged.collectionTimestamp = logs.collectionTimestamp ?? merged.collectionTimestamp;
-      merged.streamComplete = logs.streamComplete;
-      if (merged.ownerReferences.length === 0) merged.ownerReferences = logs.ownerReferences;
+      const merged = open.header;
+      open.runs.push(framed);
+      merged.collectionTimestamp = header.collectionTimestamp ?? merged.collectionTimestamp;
+      merged.streamComplete = header.streamComplete;
+      if (merged.ownerReferences.length === 0) merged.ownerReferences = header.ownerReferences;
+      open.entries += count;
       open.bytes += size;
       open.deliveries.push(delivery);
     }
     this.pendingBytesTotal += size;
-    if (open.logs.logEntries.length >= this.limits.maxEntries || open.bytes >= this.limits.maxBytes || logs.streamComplete) this.seal(key);
+    if (open.entries >= this.limits.maxEntries || open.bytes >= this.limits.maxBytes || header.streamComplete) this.seal(key);
     const cap = this.limits.maxPendingBytes;
     if (cap !== undefined) {
       // Map order is insertion order: the batches that have waited longest go first.
@@ -122,63 +132,71 @@ export class LogBatcher {
     this.pending.delete(key);
     clearTimeout(open.timer);
     this.pendingBytesTotal -= open.bytes;
-    this.emit(open.logs, open.deliveries);
+    this.emit(open.header, open.runs, open.deliveries);
   }
 
-  /** Encodes one PodLogs (fields that describe the entries set from them) and hands it on, split when too large. */
-  private emit(logs: PodLogs, deliveries: Delivery[]): void {
-    const entries = logs.logEntries;
-    const message: PodLogs = { ...logs, totalLines: entries.length, streamOffset: entries.length > 0 ? entries[entries.length - 1]!.lineNumber : logs.streamOffset };
-    const inner = encodeRecord({ $case: 'podLogs', value: message });
+  /**
+   * Encodes one PodLogs (its fields once, then the framed entries as they are; the fields that describe the
+   * entries set from them) and hands it on, split when too large.
+   */
+  private emit(header: PodLogsHeader, runs: FramedEntries[], deliveries: Delivery[]): void {
+    let entries = 0;
+    let lastLine = header.streamOffset;
+    for (const run of runs) {
+      entries += run.sizes.length;
+      if (run.lineNumbers.length > 0) lastLine = run.lineNumbers[run.lineNumbers.length - 1]!;
+    }
+    const head = encodeRecord({ $case: 'podLogs', value: { ...header, logEntries: [], totalLines: entries, streamOffset: lastLine } });
+    const inner = Buffer.concat([head, ...runs.map((r) => r.bytes)]);
     if (inner.length + WRAP_OVERHEAD <= HARD_LIMIT_BYTES) {
-      this.sealed(outMessage('podLogs', inner, entries.length, true, deliveries));
+      this.sealed(outMessage('podLogs', inner, entries, true, deliveries));
       return;
     }
-    if (entries.length <= 1) {
-      this.emit(cutEntry(message, inner.length - HARD_LIMIT_BYTES + WRAP_OVERHEAD + 1024), deliveries);
+    const all = runs.length === 1 ? runs[0]! : joinRuns(runs);
+    if (entries <= 1) {
+      const cut = cutEntry(unframeEntries(all)[0]!, inner.length - HARD_LIMIT_BYTES + WRAP_OVERHEAD + 1024);
+      this.emit(header, [frameEntries([cut])], deliveries);
       return;
     }
     // One more message for every delivery carried: announce it before either half can be delivered.
     for (const d of deliveries) d.expect(1);
-    const half = Math.ceil(entries.length / 2);
-    this.emit({ ...logs, logEntries: entries.slice(0, half) }, deliveries);
-    this.emit({ ...logs, logEntries: entries.slice(half) }, deliveries);
+    const half = Math.ceil(entries / 2);
+    this.emit({ ...header, streamComplete: false }, [sliceEntries(all, 0, half)], deliveries);
+    this.emit(header, [sliceEntries(all, half)], deliveries);
   }
 }
 
-/** Splits one PodLogs into parts within the batch limits (by entries, then by estimated bytes). */
-export function splitByLimits(logs: PodLogs, maxEntries: number, maxBytes: number): PodLogs[] {
-  const parts: PodLogs[] = [];
-  let current: LogEntry[] = [];
+/** One run from several (only for the rare split of a sealed message). */
+function joinRuns(runs: readonly FramedEntries[]): FramedEntries {
+  return { bytes: Buffer.concat(runs.map((r) => r.bytes)), sizes: runs.flatMap((r) => r.sizes), lineNumbers: runs.flatMap((r) => r.lineNumbers) };
+}
+
+/** Splits framed entries into parts within the batch limits (by entries, then by bytes). */
+export function splitByLimits(framed: FramedEntries, maxEntries: number, maxBytes: number): FramedEntries[] {
+  const parts: FramedEntries[] = [];
+  let from = 0;
   let bytes = 0;
-  for (const entry of logs.logEntries) {
-    const size = entryBytes(entry);
-    if (current.length > 0 && (current.length >= maxEntries || bytes + size > maxBytes)) {
-      parts.push({ ...logs, logEntries: current });
-      current = [];
+  for (let i = 0; i < framed.sizes.length; i++) {
+    const size = framed.sizes[i]!;
+    if (i > from && (i - from >= maxEntries || bytes + size > maxBytes)) {
+      parts.push(sliceEntries(framed, from, i));
+      from = i;
       bytes = 0;
     }
-    current.push(entry);
     bytes += size;
   }
-  if (current.length > 0) parts.push({ ...logs, logEntries: current });
+  if (from < framed.sizes.length) parts.push(sliceEntries(framed, from));
   return parts;
 }
 
-/** Shortens the only entry's message by about `excess` bytes, saying so in its error_info. */
-function cutEntry(logs: PodLogs, excess: number): PodLogs {
-  const entry = logs.logEntries[0]!;
+/** Shortens an entry's message by about `excess` bytes, saying so in its error_info. */
+function cutEntry(entry: LogEntry, excess: number): LogEntry {
   const text = Buffer.from(entry.message, 'utf8');
   const keep = Math.max(0, text.length - excess - HEADER_BYTES);
   const note = `message cut from ${text.length} to ${keep} bytes by kestrel-aggregator: larger than the cloud's 10 MiB message limit`;
   return {
-    ...logs,
-    logEntries: [
-      {
-        ...entry,
-        message: text.subarray(0, keep).toString('utf8'),
-        errorInfo: { errorType: entry.errorInfo?.errorType || 'truncated', stackTrace: '', errorMessage: note, exitCode: entry.errorInfo?.exitCode ?? 0 },
-      },
-    ],
+    ...entry,
+    message: text.subarray(0, keep).toString('utf8'),
+    errorInfo: { errorType: entry.errorInfo?.errorType || 'truncated', stackTrace: '', errorMessage: note, exitCode: entry.errorInfo?.exitCode ?? 0 },
   };
 }

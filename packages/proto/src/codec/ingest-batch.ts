@@ -12,7 +12,7 @@ const GZIP_LEVEL = 1;
 
 export async function sealBatch(sequence: number, content: BatchContent, compress: boolean): Promise<Batch> {
   const encoded = Buffer.from(BatchContent.encode(content).finish());
-  const records = content.logs.reduce((n, c) => n + c.lines.length, 0) + content.nodeConditions.length + content.flows.length;
+  const records = content.logs.reduce((n, c) => n + c.lines.length + c.entrySizes.length, 0) + content.nodeConditions.length + content.flows.length;
   if (!compress) return { sequence, encoding: Encoding.ENCODING_NONE, content: encoded, records };
   return { sequence, encoding: Encoding.ENCODING_GZIP, content: await gzip(encoded, { level: GZIP_LEVEL }), records };
 }

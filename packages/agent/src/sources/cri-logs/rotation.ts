@@ -14,6 +14,7 @@
 // A file ends when nothing more will be written to it: renamed with a successor, deleted, replaced (conmon renames
 // a fresh file over the path), compressed, or its container finished (a higher restart count appeared, or the pod
 // folder was deleted). What is deleted before it was read is counted as lost, exactly when its size was known.
+import { fstatSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -568,14 +569,19 @@ export class ContainerLog {
     const parked = this.files.find((f) => f.parked && !f.readDone && !f.lost);
     const handle = parked?.handle;
     if (!parked || !handle) return;
-    const identity = parked.identity;
-    void handle.stat().then(
-      (st) => {
-        this.grew(parked, identity, st.size);
-        if (st.size !== parked.parked?.offset || st.nlink === 0 || parked.ended) this.changed();
-      },
-      () => this.changed(),
-    );
+    // One fstat of the open descriptor, synchronously: it reads the kernel's inode, never the disk, and leaves no
+    // promise or request behind. With thousands of parked files an asynchronous stat each keeps them all in flight
+    // at once on every poll, long enough for V8 to promote them and grow its heap (docs/BENCHMARKS.md, "Idle
+    // files"). A closed handle's fd is -1: the stat fails and the read loop decides, as on a failed stat before.
+    // The loop starts after the poll (as it did from a stat's answer), not while the caller goes through folders.
+    let st: { size: number; nlink: number } | undefined;
+    try {
+      st = fstatSync(handle.fd);
+    } catch {
+      st = undefined;
+    }
+    if (st) this.grew(parked, parked.identity, st.size);
+    if (!st || st.size !== parked.parked?.offset || st.nlink === 0 || parked.ended) queueMicrotask(() => this.changed());
   }
 
   /** The size of a file whose follower is paused, without reading it (a compressed file does not grow). */

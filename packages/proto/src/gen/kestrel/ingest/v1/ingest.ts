@@ -193,6 +193,25 @@ export interface LogChunk {
   lastLineNumber: number;
   /** The pod's owners, from the agent's watch of the pods on its node (empty when the pod is not known yet). */
   ownerReferences: OwnerReference[];
+  /**
+   * The lines in cloud.v1 encoding, so that the aggregator passes them on without decoding them (docs/transport.md):
+   * each line framed exactly as it appears inside a cloud.v1.PodLogs message (the log_entries tag, a length, a
+   * cloud.v1.LogEntry). Agents send this instead of `lines`; `lines` stays readable for agents of an older version.
+   */
+  entries: Buffer;
+  /**
+   * Per line in `entries`, in order: its framed size in bytes, where it ends in the file (the replay filter's key)
+   * and its line number.
+   */
+  entrySizes: number[];
+  entryEndOffsets: number[];
+  entryLineNumbers: number[];
+  /**
+   * Per line in `entries` (may be empty when no line has a flag): what the cloud's LogEntry cannot say. Bit 1: the
+   * line matched no log format and is raw text (LogLine.parse_error); bit 2: the message was cut to the maximum size
+   * (LogLine.truncated); bit 4: it came from stderr.
+   */
+  entryFlags: number[];
 }
 
 /** Error details of a message, as the agent found them (a grouped stack trace). */
@@ -1213,6 +1232,11 @@ function createBaseLogChunk(): LogChunk {
     streamComplete: false,
     lastLineNumber: 0,
     ownerReferences: [],
+    entries: Buffer.alloc(0),
+    entrySizes: [],
+    entryEndOffsets: [],
+    entryLineNumbers: [],
+    entryFlags: [],
   };
 }
 
@@ -1250,6 +1274,37 @@ export const LogChunk: MessageFns<LogChunk> = {
     }
     for (const v of message.ownerReferences) {
       OwnerReference.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.entries.length !== 0) {
+      writer.uint32(98).bytes(message.entries);
+    }
+    if (message.entrySizes.length !== 0) {
+      writer.uint32(106).fork();
+      for (const v of message.entrySizes) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.entryEndOffsets.length !== 0) {
+      writer.uint32(114).fork();
+      for (const v of message.entryEndOffsets) {
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    if (message.entryLineNumbers.length !== 0) {
+      writer.uint32(122).fork();
+      for (const v of message.entryLineNumbers) {
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    if (message.entryFlags.length !== 0) {
+      writer.uint32(130).fork();
+      for (const v of message.entryFlags) {
+        writer.uint32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -1355,6 +1410,86 @@ export const LogChunk: MessageFns<LogChunk> = {
             message.ownerReferences.push(OwnerReference.decode(reader, reader.uint32()));
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.entries = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 13: {
+            if (tag === 104) {
+              message.entrySizes.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 106) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.entrySizes.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 14: {
+            if (tag === 112) {
+              message.entryEndOffsets.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 114) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.entryEndOffsets.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 15: {
+            if (tag === 120) {
+              message.entryLineNumbers.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 122) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.entryLineNumbers.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 16: {
+            if (tag === 128) {
+              message.entryFlags.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 130) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.entryFlags.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1414,6 +1549,27 @@ export const LogChunk: MessageFns<LogChunk> = {
         : globalThis.Array.isArray(object?.owner_references)
         ? object.owner_references.map((e: any) => OwnerReference.fromJSON(e))
         : [],
+      entries: isSet(object.entries) ? Buffer.from(bytesFromBase64(object.entries)) : Buffer.alloc(0),
+      entrySizes: globalThis.Array.isArray(object?.entrySizes)
+        ? object.entrySizes.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.entry_sizes)
+        ? object.entry_sizes.map((e: any) => globalThis.Number(e))
+        : [],
+      entryEndOffsets: globalThis.Array.isArray(object?.entryEndOffsets)
+        ? object.entryEndOffsets.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.entry_end_offsets)
+        ? object.entry_end_offsets.map((e: any) => globalThis.Number(e))
+        : [],
+      entryLineNumbers: globalThis.Array.isArray(object?.entryLineNumbers)
+        ? object.entryLineNumbers.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.entry_line_numbers)
+        ? object.entry_line_numbers.map((e: any) => globalThis.Number(e))
+        : [],
+      entryFlags: globalThis.Array.isArray(object?.entryFlags)
+        ? object.entryFlags.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.entry_flags)
+        ? object.entry_flags.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -1452,6 +1608,21 @@ export const LogChunk: MessageFns<LogChunk> = {
     if (message.ownerReferences?.length) {
       obj.ownerReferences = message.ownerReferences.map((e) => OwnerReference.toJSON(e));
     }
+    if (message.entries.length !== 0) {
+      obj.entries = base64FromBytes(message.entries);
+    }
+    if (message.entrySizes?.length) {
+      obj.entrySizes = message.entrySizes.map((e) => Math.round(e));
+    }
+    if (message.entryEndOffsets?.length) {
+      obj.entryEndOffsets = message.entryEndOffsets.map((e) => Math.round(e));
+    }
+    if (message.entryLineNumbers?.length) {
+      obj.entryLineNumbers = message.entryLineNumbers.map((e) => Math.round(e));
+    }
+    if (message.entryFlags?.length) {
+      obj.entryFlags = message.entryFlags.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -1473,6 +1644,11 @@ export const LogChunk: MessageFns<LogChunk> = {
     message.streamComplete = object.streamComplete ?? false;
     message.lastLineNumber = object.lastLineNumber ?? 0;
     message.ownerReferences = object.ownerReferences?.map((e) => OwnerReference.fromPartial(e)) || [];
+    message.entries = object.entries ?? Buffer.alloc(0);
+    message.entrySizes = object.entrySizes?.map((e) => e) || [];
+    message.entryEndOffsets = object.entryEndOffsets?.map((e) => e) || [];
+    message.entryLineNumbers = object.entryLineNumbers?.map((e) => e) || [];
+    message.entryFlags = object.entryFlags?.map((e) => e) || [];
     return message;
   },
 };
