@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createContainers, criTimestamp, type SimulatedContainer } from './harness/pod-writer.js';
 import { StoreTail } from './harness/store-tail.js';
+import { childProcessGroups } from './harness/process.js';
 import { startSystem } from './harness/system.js';
 
 const seconds = process.env.DEMO_SECONDS ? Number(process.env.DEMO_SECONDS) : undefined;
@@ -18,6 +19,8 @@ const linesPerSecond = Number(process.env.DEMO_LINES_PER_SECOND ?? 2000);
 
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kestrel-demo-'));
 process.stdout.write(`kestrel demo: node folder and logs in ${workDir}\n`);
+// Ctrl-C reaches this process only: it waits for the last lines, then stops the others in order.
+childProcessGroups.own = true;
 const system = await startSystem({ workDir, nodeName: 'demo-node', heartbeatInterval: '5s' });
 process.stdout.write(`cloud-dev ${system.cloudAddress}   aggregator ${system.ingestAddress}   agent node demo-node\n`);
 process.stdout.write(`try: node packages/agent/dist/main.js debug status --socket ${system.agentAdminSocket}\n\n`);

@@ -6,6 +6,13 @@ import readline from 'node:readline';
 
 export type LogLine = Record<string, unknown> & { message?: string; msg?: string };
 
+/**
+ * Children in process groups of their own (the demo sets it): a terminal's Ctrl-C then reaches only the parent,
+ * which lets the last lines arrive and stops the children in order; otherwise they all get SIGINT at once and the
+ * lines in flight never arrive. Such children are killed when the parent exits, so none is left behind.
+ */
+export const childProcessGroups = { own: false };
+
 export class RunningProcess {
   readonly lines: LogLine[] = [];
   private readonly waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
@@ -19,7 +26,13 @@ export class RunningProcess {
     env: Record<string, string>,
     logFile?: string,
   ) {
-    this.child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: childProcessGroups.own });
+    if (childProcessGroups.own) {
+      const child = this.child;
+      const kill = () => child.kill('SIGKILL');
+      process.once('exit', kill);
+      child.once('exit', () => process.off('exit', kill));
+    }
     const sink = logFile ? fs.createWriteStream(logFile, { flags: 'a' }) : undefined;
     const onLine = (text: string) => {
       sink?.write(text + '\n');
