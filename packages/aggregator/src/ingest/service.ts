@@ -19,7 +19,6 @@ import { BatchContentError, openBatch } from '@kestrel/proto/ingest/v1/codec';
 import type { NodeConditionChange, PodLogs } from '@kestrel/proto/cloud/v1';
 import { checkFramedEntries, sliceEntries, unframeEntries, type FramedEntries } from '@kestrel/proto/cloud/v1/log-entries';
 import { ServerError, Status, type CallContext } from 'nice-grpc';
-import { Semaphore } from '../executors/limits.js';
 import { ReplayFilter } from '../pipeline/replay-filter.js';
 import { podLogsHeader, toPodLogs, type PodLogsLimits } from '../pipeline/pod-logs.js';
 import type { PodLogsHeader } from '../uplink/log-batcher.js';
@@ -31,11 +30,6 @@ export interface IngestSink {
   submitLogs(logs: PodLogs, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
   /** The same for entries the agent sent framed for PodLogs: passed on as bytes. */
   submitFramedLogs(header: PodLogsHeader, entries: FramedEntries, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
-  /**
-   * Resolves once the uplink has room for logs. Awaited before a batch is inflated, so that while the uplink is full
-   * agents' batches wait compressed (in gRPC's flow-controlled buffers), not inflated in this process's memory.
-   */
-  waitForLogRoom?(signal: AbortSignal): Promise<void>;
   /** Accepts a node condition change (StreamEvents) once there is room. */
   submitNodeCondition(change: NodeConditionChange, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
   /**
@@ -49,9 +43,6 @@ export interface IngestLimits extends PodLogsLimits {
   /** A batch's content may inflate to at most this many bytes (a zip bomb is refused, not inflated). */
   maxBatchContentBytes: number;
 }
-
-/** Batches inflated and being submitted at once, over all agent streams (see the reading loop). */
-const INFLATING_BATCHES = 8;
 
 /** Batches of one agent stream submitted and not yet acknowledged, at most (the agent's own bound is smaller). */
 const MAX_PENDING_ACKS = 4096;
@@ -75,7 +66,6 @@ export interface AgentView {
 }
 
 export class IngestService implements IngestServiceImplementation {
-  private readonly inflating = new Semaphore(INFLATING_BATCHES);
   private readonly agents = new Map<number, AgentView>();
   /** Per file (node + identity): the delivery of the latest lines forwarded and not yet delivered. */
   private readonly undelivered = new Map<string, Promise<void>>();
@@ -154,31 +144,25 @@ export class IngestService implements IngestServiceImplementation {
             this.events.protocolError('unexpected_message', peer, `unexpected ${m?.$case ?? 'empty'} message after Hello`);
             throw new ServerError(Status.INVALID_ARGUMENT, 'only Batch messages may follow Hello');
           }
+          let content: BatchContent;
+          try {
+            content = await openBatch(m.value, this.limits.maxBatchContentBytes);
+          } catch (err) {
+            if (!(err instanceof BatchContentError)) throw err;
+            this.events.protocolError('undecodable_batch', peer, err.message);
+            throw new ServerError(Status.INVALID_ARGUMENT, err.message);
+          }
+          // Framed lines are moved as bytes: their framing is checked before anything of the batch is submitted.
+          const invalid = invalidFraming(content);
+          if (invalid) {
+            this.events.protocolError('undecodable_batch', peer, invalid);
+            throw new ServerError(Status.INVALID_ARGUMENT, invalid);
+          }
           while (outstanding >= MAX_PENDING_ACKS) await new Promise<void>((resolve) => (room = resolve));
-          await this.sink.waitForLogRoom?.(context.signal);
-          // Inflated batches are the aggregator's largest transient memory (about 1 MiB each, held until their lines
-          // are copied into the uplink's messages): only a few streams inflate and submit at a time.
-          const waits = await this.inflating.run(async () => {
-            context.signal.throwIfAborted();
-            let content: BatchContent;
-            try {
-              content = await openBatch(m.value, this.limits.maxBatchContentBytes);
-            } catch (err) {
-              if (!(err instanceof BatchContentError)) throw err;
-              this.events.protocolError('undecodable_batch', peer, err.message);
-              throw new ServerError(Status.INVALID_ARGUMENT, err.message);
-            }
-            // Framed lines are moved as bytes: their framing is checked before anything of the batch is submitted.
-            const invalid = invalidFraming(content);
-            if (invalid) {
-              this.events.protocolError('undecodable_batch', peer, invalid);
-              throw new ServerError(Status.INVALID_ARGUMENT, invalid);
-            }
-            outstanding++;
-            view.unacknowledged++;
-            // An array, not a promise: an async function cannot resolve to a pending promise.
-            return this.handleBatch(view, content, context.signal);
-          });
+          outstanding++;
+          view.unacknowledged++;
+          // An array, not a promise: an async function cannot resolve to a pending promise.
+          const waits = await this.handleBatch(view, content, context.signal);
           const sequence = m.value.sequence;
           Promise.all(waits).then(
             () => {
