@@ -99,21 +99,6 @@ export class Flows {
     return this.merger.submitWindow(node, window, signal);
   }
 
-  private runSignal: AbortSignal | undefined;
-  private podIndexRunning: Promise<void> | undefined;
-
-  /**
-   * The pod IP index (a watch of every pod, kept as IP -> workload only, bounded by maxIndexedPods) starts with the
-   * process: agents' windows are resolved when they arrive, so it must be synced before the first ones come.
-   */
-  private startPodIndex(): void {
-    if (this.podIndexRunning || !this.reflector || !this.runSignal || this.runSignal.aborted) return;
-    // A pods watch refused (RBAC without pods) leaves endpoints to the agents; it must not stop the rest.
-    this.podIndexRunning = this.reflector
-      .run(this.runSignal)
-      .catch((err: unknown) => void this.logger.warn('pod IP index stopped: flow endpoints are resolved by the agents only (may the aggregator list and watch pods?)', { error: err instanceof Error ? err.message : String(err) }));
-  }
-
   /** Starts the ALS server; resolves to its port (undefined when it is off). */
   async start(): Promise<number | undefined> {
     return this.als?.start();
@@ -121,10 +106,12 @@ export class Flows {
 
   /** Runs the pods watch, the merger, the ALS flusher and the Relay reader until the signal aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    this.runSignal = signal;
-    this.startPodIndex();
-    await Promise.all([this.merger.run(signal), this.als?.run(signal), this.relay?.run(signal)]);
-    await this.podIndexRunning;
+    // The pod index starts with the process: agents' windows are resolved when they arrive. A pods watch refused
+    // (RBAC without pods) leaves endpoints to the agents; it must not stop the rest.
+    const watching = this.reflector
+      ?.run(signal)
+      .catch((err: unknown) => void this.logger.warn('pod IP index stopped: flow endpoints are resolved by the agents only (may the aggregator list and watch pods?)', { error: err instanceof Error ? err.message : String(err) }));
+    await Promise.all([watching, this.merger.run(signal), this.als?.run(signal), this.relay?.run(signal)]);
   }
 
   async stop(): Promise<void> {
