@@ -62,6 +62,13 @@ test('tokens living 8 s are renewed again and again under load, a revoked one at
     assert.ok(renewed.iat > onboarding.iat, 'the renewed token was written back to the token file');
     assert.equal(renewed.exp - renewed.iat, 8);
 
+    // Streams end and reopen every 8 s (each token's expiry is enforced), so the revocation is sent at a moment when
+    // all five are open with a token that has at least 3 s left: then it is the revocation that ends them.
+    await until('all five streams open with a token 3 s from expiry', async () => {
+      const status = (await system.control('status')) as { openStreams: { tokenIssuedAt: number }[] };
+      const nowS = Date.now() / 1000;
+      return status.openStreams.length === 5 && status.openStreams.every((s) => s.tokenIssuedAt + 8 - nowS >= 3);
+    }, 30_000);
     const revoked = (await system.control('revoke-tokens')) as { streamsEnded: number };
     assert.ok(revoked.streamsEnded >= 1, 'open streams were ended with UNAUTHENTICATED');
     await until('the aggregator to see the rejection and renew', () => system.aggregator.lines.some((l) => l.message === 'the cloud rejected the cluster token; renewing it before reconnecting'), 20_000);

@@ -117,7 +117,7 @@ export function controlHandlers(deps: ControlDeps): Record<string, (args: Record
     },
     status: () => ({
       controls: controls.snapshot(),
-      openStreams: openStreams.all().map((s) => ({ callId: s.callId, stream: s.stream, clusterId: s.clusterId, certificate: s.certificateFingerprint ?? null })),
+      openStreams: openStreams.all().map((s) => ({ callId: s.callId, stream: s.stream, clusterId: s.clusterId, certificate: s.certificateFingerprint ?? null, tokenIssuedAt: s.tokenIssuedAt })),
       counts: events.snapshot(),
     }),
   };
