@@ -26,10 +26,10 @@ LABEL org.opencontainers.image.title="kestrel-agent" \
 ENV NODE_ENV=production
 # Memory on every node (docs/BENCHMARKS.md, "Idle files"): a young generation capped at 8 MiB per semi-space keeps
 # the first read of every log file from growing V8's heap for good (about 40 MiB less RSS with 2,000 files, same
-# throughput), and two glibc malloc arenas instead of one per thread save a few more MiB. --expose-gc lets the agent
-# run one last-resort GC once the files read at start are parked, which gives V8's pages of that read back (about
-# 24 MiB with 2,000 files; main.ts).
-ENV NODE_OPTIONS="--max-semi-space-size=8 --expose-gc" MALLOC_ARENA_MAX=2
+# throughput), and one glibc malloc arena for all threads instead of one per thread saves a few more MiB (about 2 MiB
+# against two arenas). --expose-gc lets the agent run one last-resort GC once the files read at start are parked,
+# which gives V8's pages of that read back (about 24 MiB with 2,000 files; main.ts).
+ENV NODE_OPTIONS="--max-semi-space-size=8 --expose-gc" MALLOC_ARENA_MAX=1
 WORKDIR /app
 COPY --from=build /out /app
 # `kubectl exec ds/<name>-agent -- kestrel-agent debug status` runs this.

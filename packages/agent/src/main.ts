@@ -116,7 +116,7 @@ async function runAgent(argv: readonly string[]): Promise<void> {
   const node = new NodeSource(nodeOptions, forwarder, { registry, logger });
   ownersOf = (podUid) => node.ownersOf(podUid);
   // Flows are aggregated into windows on the node; the windows ride in the forwarder's batches (docs/flows.md).
-  const flows = new FlowSources(flowSourcesConfigFrom(config), forwarder, { registry, logger, kubeConfig: nodeOptions.kubeConfig, watchEvents: node.events });
+  const flows = await FlowSources.create(flowSourcesConfigFrom(config), forwarder, { registry, logger, kubeConfig: nodeOptions.kubeConfig, watchEvents: node.events });
 
   const http = await startHttpServer({
     host: config.httpListen.slice(0, config.httpListen.lastIndexOf(':')).replace(/^\[|\]$/g, ''),
@@ -140,7 +140,14 @@ async function runAgent(argv: readonly string[]): Promise<void> {
   // after its own GCs; only a last-resort GC gives them back (about 24 MiB with 2,000 files). Once, after the first
   // safety polls have parked the files read at start; only when node runs with --expose-gc (the agent image).
   const gc = (globalThis as { gc?: (options: object) => void }).gc;
-  if (gc) setTimeout(() => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' }), 2 * config.pollInterval + 5000).unref();
+  if (gc) {
+    setTimeout(() => {
+      const before = process.memoryUsage.rss();
+      gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+      const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
+      logger.info('startup memory released', { rssMiBBefore: mib(before), rssMiBAfter: mib(process.memoryUsage.rss()) });
+    }, 2 * config.pollInterval + 5000).unref();
+  }
   await flows.start(signal);
   logger.info('kestrel-agent started', { node: config.nodeName, logRoot: config.logRoot, aggregator: aggregators, http: http.address, admin: config.adminSocket });
 

@@ -1,8 +1,12 @@
 // The health and metrics endpoint every process serves: /healthz (the process loop is alive), /readyz (it can do
 // its job now; the reason is in the body when not), /metrics (Prometheus text format).
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+
+// Not `import http from 'node:http'`: building that ES module namespace reads http.WebSocket and its siblings, which
+// loads Node's bundled undici (and worker_threads, assert, web streams) into every process that serves /metrics,
+// about 0.7 MiB of memory in the agent (docs/BENCHMARKS.md, "Idle files"). The built-in's object itself does not.
+const http = process.getBuiltinModule('node:http');
 
 export interface Readiness {
   ready: boolean;

@@ -2,7 +2,12 @@
 // KESTREL_AGENT_FLOWS_HUBBLE / --flows-hubble and so on), validated at start. Both sources are off unless turned on
 // (the chart turns on the one the cluster's CNI has).
 import { byteSize, duration, integer, z } from '@kestrel/core';
-import { DEFAULT_HUBBLE_SOCKET } from '@kestrel/flows';
+
+/**
+ * @kestrel/flows' DEFAULT_HUBBLE_SOCKET (config.test.ts keeps them equal): importing it from there would load the
+ * Hubble client into every agent, flows on or off (index.ts).
+ */
+export const DEFAULT_HUBBLE_ADDRESS = 'unix:///var/run/cilium/hubble.sock';
 
 const onOff = () => z.enum(['on', 'off'], { message: 'expected on or off' });
 
@@ -13,7 +18,7 @@ export const flowSourceSettings = {
   hubbleAddress: z
     .string()
     .regex(/^(unix:\/\/\/.+|[^\s/]+:\d+)$/, 'expected unix:///path/to/hubble.sock or host:port')
-    .prefault(DEFAULT_HUBBLE_SOCKET),
+    .prefault(DEFAULT_HUBBLE_ADDRESS),
   /** AWS VPC CNI: tail the network policy agent's flow log. */
   flowsVpcCni: onOff().prefault('off'),
   vpcCniFlowLog: z.string().min(1).prefault('/var/log/aws-routed-eni/network-policy-agent.log'),

@@ -2,16 +2,20 @@
 // setting says so. Both aggregate into windows (window-loop.ts) that go to the forwarder's bounded buffer and resume
 // from their last acknowledged point after a restart. Endpoints Hubble does not name, and every VPC CNI endpoint,
 // are resolved from the pods on this node (pod-endpoints.ts, a list + watch of those pods).
+//
+// The sources themselves (and through them @kestrel/flows: the Hubble client, its generated protos) are imported only
+// when their setting is on: most nodes run with both off, and loading them costs every agent about 1 MiB of memory
+// (docs/BENCHMARKS.md, "Idle files"). Hence `FlowSources.create()` rather than a constructor.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger, Registry } from '@kestrel/core';
 import { ForbiddenError, KubeWatch, PODS } from '../node/kube-watch.js';
 import type { NodeSourceEvents } from '../node/events.js';
 import type { FlowSourcesConfig } from './config.js';
 import { FlowSourceEvents } from './events.js';
-import { HubbleSource, type HubbleSourceView } from './hubble-source.js';
+import type { HubbleSource, HubbleSourceView } from './hubble-source.js';
 import { cutPodEndpoint, PodEndpoints, type PodEndpointRef } from './pod-endpoints.js';
 import type { FlowWindowSink } from './types.js';
-import { VpcCniSource, type VpcCniSourceView } from './vpc-cni-source.js';
+import type { VpcCniSource, VpcCniSourceView } from './vpc-cni-source.js';
 
 export { flowSourceSettings, flowSourcesConfigFrom, type FlowSourcesConfig } from './config.js';
 export { FlowSourceEvents } from './events.js';
@@ -46,17 +50,27 @@ export class FlowSources {
   private watching: Promise<void> | undefined;
   private readonly logger: Logger;
 
-  constructor(
+  /** Builds the sources that are on, loading the code of those only. */
+  static async create(config: FlowSourcesConfig, sink: FlowWindowSink, deps: FlowSourcesDeps): Promise<FlowSources> {
+    const classes = {
+      HubbleSource: config.hubble ? (await import('./hubble-source.js')).HubbleSource : undefined,
+      VpcCniSource: config.vpcCni ? (await import('./vpc-cni-source.js')).VpcCniSource : undefined,
+    };
+    return new FlowSources(config, sink, deps, classes);
+  }
+
+  private constructor(
     private readonly config: FlowSourcesConfig,
     sink: FlowWindowSink,
     deps: FlowSourcesDeps,
+    classes: { HubbleSource: typeof HubbleSource | undefined; VpcCniSource: typeof VpcCniSource | undefined },
   ) {
     this.logger = deps.logger;
     this.events = new FlowSourceEvents(deps.registry, deps.logger);
     const resolve = (ip: string) => this.pods.resolve(ip);
     const common = { stateDir: config.stateDir, windowMs: config.windowMs, maxConversations: config.maxConversations };
-    if (config.hubble) this.hubble = new HubbleSource({ ...common, address: config.hubble.address }, sink, resolve, this.events, deps.logger);
-    if (config.vpcCni) this.vpcCni = new VpcCniSource({ ...common, ...config.vpcCni }, sink, resolve, this.events, deps.logger);
+    if (config.hubble && classes.HubbleSource) this.hubble = new classes.HubbleSource({ ...common, address: config.hubble.address }, sink, resolve, this.events, deps.logger);
+    if (config.vpcCni && classes.VpcCniSource) this.vpcCni = new classes.VpcCniSource({ ...common, ...config.vpcCni }, sink, resolve, this.events, deps.logger);
     if (this.enabled && deps.kubeConfig) {
       this.podWatch = new KubeWatch(deps.kubeConfig, { name: 'pods', resource: PODS, fieldSelector: `spec.nodeName=${config.nodeName}`, cut: cutPodEndpoint }, this.pods, deps.watchEvents);
     }
