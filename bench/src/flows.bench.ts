@@ -9,24 +9,28 @@
 // The mix: BENCH_FLOWS_CONVERSATIONS distinct conversations (source workload, destination, port, verdict, direction)
 // picked with a skewed (Zipf-like) distribution, client ports random, 1 in 20 flows with no Hubble endpoint for the
 // destination (resolved from the node's pods), 1 in 10 a reply. Target: 200,000 raw flows/s into the aggregation.
-// Last, the real agent process (dist/main.js) follows a Hubble test server on a unix socket (grpc-js, as hubble.sock)
-// while BENCH_FLOWS_PROCESS flows are emitted as fast as the server can: the agent's CPU per flow from /proc (all its
-// threads), what it counted, and what the server had to drop for it (reported to it as lost_events).
+// Last, the real agent process (dist/main.js, run as its image runs it) follows a Hubble stand-in on a unix socket
+// while BENCH_FLOWS_PROCESS flows are sent as fast as the stand-in can: the agent's CPU per flow from /proc (all its
+// threads), what it counted, and what the server had to drop for it (reported to it as lost_events). Two stand-ins
+// (BENCH_FLOWS_FEEDS): `burst` writes frames as Cilium's Go server does under load (one flow per DATA frame, 32 KiB
+// writes), fast enough to keep the agent busy; `grpc-js` is the e2e tests' test server, which sends ~20,000 flows/s
+// here, so the agent reads a trickle (a few flows per socket read) and pays its per-read and per-window costs more.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { adminRequest } from '@kestrel/core';
 import type { FlowsView } from '@kestrel/agent';
-import { HubbleTestServer } from '@kestrel/e2e/harness/hubble-test-server';
+import { HubbleTestServer, maskFlow } from '@kestrel/e2e/harness/hubble-test-server';
+import { HubbleBurstServer } from '@kestrel/e2e/harness/hubble-test-server-burst';
 import { IngestRecorder } from '@kestrel/e2e/harness/ingest-recorder';
 import { createInternalPki, startAgent } from '@kestrel/e2e/harness/system';
 import { FlowWindowTable, hubbleToRaw, parseVpcCniLine, readGetFlowsResponse, type RawFlow } from '@kestrel/flows';
 import type { Endpoint } from '@kestrel/proto/cloud/v1';
 import { Flow, TrafficDirection, Verdict } from '@kestrel/proto/hubble/flow';
-import { GetFlowsResponse } from '@kestrel/proto/hubble/observer';
+import { GetFlowsRequest, GetFlowsResponse } from '@kestrel/proto/hubble/observer';
 import { BatchContent, FlowSource, type FlowWindow } from '@kestrel/proto/ingest/v1';
-import { procStats } from './proc-stats.js';
+import { describeMachine, machineCpu, procStats } from './proc-stats.js';
 
 const CONVERSATIONS = Number(process.env.BENCH_FLOWS_CONVERSATIONS ?? 2000);
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 2_000_000);
@@ -173,46 +177,106 @@ process.stdout.write(
     `  ${(encoded / conversationsSent).toFixed(1)} bytes per conversation; Hubble's own GetFlowsResponse: ${hubbleBytes.toFixed(0)} bytes per raw flow\n`,
 );
 
-// The real agent process on a real socket.
-const PROCESS_FLOWS = Number(process.env.BENCH_FLOWS_PROCESS ?? 600_000);
-if (PROCESS_FLOWS > 0) await agentProcess();
+/**
+ * The agent runs as its image runs it: the NODE_OPTIONS and MALLOC_ARENA_MAX of images/agent.Dockerfile (read from
+ * it, so the two cannot drift), plus `extra` node options (BENCH_FLOWS_AGENT_NODE_OPTIONS, e.g. --cpu-prof, or a
+ * larger --max-semi-space-size, which wins over the image's as the later flag).
+ */
+function agentImageEnv(extra: string | undefined): Record<string, string> {
+  const dockerfile = fs.readFileSync(path.resolve(import.meta.dirname, '../../images/agent.Dockerfile'), 'utf8');
+  const nodeOptions = /^ENV .*NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1];
+  const arenas = /^ENV .*MALLOC_ARENA_MAX=(\d+)/m.exec(dockerfile)?.[1];
+  if (nodeOptions === undefined || arenas === undefined) throw new Error('images/agent.Dockerfile: no ENV NODE_OPTIONS="..." MALLOC_ARENA_MAX=n line to run the agent as the image does');
+  return { NODE_OPTIONS: extra ? `${nodeOptions} ${extra}` : nodeOptions, MALLOC_ARENA_MAX: arenas };
+}
 
-async function agentProcess(): Promise<void> {
+// The real agent process on a real socket, fed by each Hubble stand-in in turn (BENCH_FLOWS_FEEDS).
+const PROCESS_FLOWS = Number(process.env.BENCH_FLOWS_PROCESS ?? 600_000);
+const FEEDS = (process.env.BENCH_FLOWS_FEEDS ?? 'burst,grpc-js').split(',').map((f) => f.trim()).filter(Boolean) as Feed[];
+type Feed = 'burst' | 'grpc-js';
+if (PROCESS_FLOWS > 0) for (const feed of FEEDS) await agentProcess(feed);
+
+/** Something that serves GetFlows on the node socket and can be told to send flows. */
+interface Feeder {
+  clients(): number;
+  /** Resolves once the feeder has handed all flows to the socket. */
+  send(count: number): Promise<void>;
+  lostReported(): number;
+  stop(): Promise<void>;
+}
+
+async function startFeeder(feed: Feed, socket: string): Promise<Feeder> {
+  if (feed === 'burst') {
+    // Written as Cilium's Go gRPC server writes under load: one frame per flow, 32 KiB per socket write.
+    const server = await HubbleBurstServer.start(socket);
+    return {
+      clients: () => server.clients,
+      send: (count) => {
+        // As Hubble does, only the fields the agent asked for (field_mask) are sent.
+        const request = server.request();
+        const mask = request ? GetFlowsRequest.decode(request).fieldMask : undefined;
+        const sent = mask?.length ? flows.map((f) => Buffer.from(GetFlowsResponse.encode({ responseTypes: { $case: 'flow', value: maskFlow(f, mask) }, nodeName: 'node-a', time: f.time }).finish())) : responses;
+        process.stdout.write(`\n  (field_mask asked by the agent: ${mask?.length ? mask.join(',') : 'none'}; ${(sent.reduce((n, b) => n + b.length, 0) / sent.length).toFixed(0)} bytes per GetFlowsResponse)`);
+        return server.send(sent, count);
+      },
+      lostReported: () => 0,
+      stop: () => server.stop(),
+    };
+  }
+  // The grpc-js test server buffers everything for the agent (no drop): the figure is the agent's cost per flow.
+  const server = await HubbleTestServer.start({ nodeName: 'node-a', unixSocket: socket, followerBuffer: PROCESS_FLOWS + 1 });
+  return {
+    clients: () => server.clients,
+    send: async (count) => {
+      for (let i = 0; i < count; i++) {
+        // Without a time the server stamps each flow with now (the samples repeat; their own times would repeat too).
+        server.emit({ ...flows[i & (SAMPLES - 1)]!, time: undefined });
+        // Let grpc-js write between bursts (the server runs on this process's event loop).
+        if (i % 2000 === 1999) await new Promise((r) => setImmediate(r));
+      }
+    },
+    lostReported: () => server.lostReported,
+    stop: () => server.stop(),
+  };
+}
+
+async function agentProcess(feed: Feed): Promise<void> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kestrel-bench-flows-'));
   const podsRoot = path.join(workDir, 'pods');
   fs.mkdirSync(podsRoot);
   const socket = path.join(workDir, 'hubble.sock');
-  // The server buffers everything for the agent (no drop): the figure is the agent's cost per flow, not the test server's.
-  const server = await HubbleTestServer.start({ nodeName: 'node-a', unixSocket: socket, followerBuffer: PROCESS_FLOWS + 1 });
+  const server = await startFeeder(feed, socket);
   const recorder = new IngestRecorder();
   const pki = createInternalPki(path.join(workDir, 'pki'));
   await recorder.start(pki);
+  const env = agentImageEnv(process.env.BENCH_FLOWS_AGENT_NODE_OPTIONS);
   const { agent, adminSocket } = startAgent(workDir, 'node-a', podsRoot, recorder.address, pki, {
     KESTREL_AGENT_FLOWS_HUBBLE: 'on',
     KESTREL_AGENT_HUBBLE_ADDRESS: `unix://${socket}`,
     KESTREL_AGENT_FLOW_WINDOW: '1s',
     KESTREL_AGENT_NODE_WATCH: 'off',
     KESTREL_AGENT_LOG_LEVEL: 'warn',
-    ...(process.env.BENCH_FLOWS_AGENT_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_FLOWS_AGENT_NODE_OPTIONS } : {}),
+    ...env,
   });
   try {
     await agent.waitFor((l) => String(l.message).includes('Hubble') || l.message === 'kestrel-agent started', 30_000).catch(() => undefined);
     const deadline = Date.now() + 30_000;
-    while (server.clients === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (server.clients() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const pid = agent.pid!;
     const before = procStats(pid);
+    const machine0 = machineCpu();
     const t0 = Date.now();
-    for (let i = 0; i < PROCESS_FLOWS; i++) {
-      // Without a time the server stamps each flow with now (the samples repeat; their own times would repeat too).
-      server.emit({ ...flows[i & (SAMPLES - 1)]!, time: undefined });
-      // Let grpc-js write between bursts (the server runs on this process's event loop).
-      if (i % 2000 === 1999) await new Promise((r) => setImmediate(r));
-    }
+    await server.send(PROCESS_FLOWS);
     const view = async () => (await adminRequest(adminSocket, 'flows')) as FlowsView;
+    // Every flow sent is counted, reported lost, skipped, or recognised as one already taken: the burst stand-in
+    // repeats its samples, so once per round the newest flow's time and UUID come again and are skipped as they would
+    // be after a reconnect.
+    const duplicates = (v: FlowsView) => v.sources.reduce((n, s) => n + (s.source === 'hubble' ? s.duplicatesSkipped : 0), 0);
+    const done = (v: FlowsView) => v.totals.hubble.raw + v.totals.hubble.sourceLost + Object.values(v.totals.hubble.skipped).reduce((a, b) => a + b, 0) + duplicates(v);
     let v = await view();
     const end = Date.now() + 120_000;
-    while (v.totals.hubble.raw + v.totals.hubble.sourceLost + Object.values(v.totals.hubble.skipped).reduce((a, b) => a + b, 0) < PROCESS_FLOWS && Date.now() < end) {
-      await new Promise((r) => setTimeout(r, 200));
+    while (done(v) < PROCESS_FLOWS && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 100));
       v = await view();
     }
     const seconds = (Date.now() - t0) / 1000;
@@ -220,9 +284,10 @@ async function agentProcess(): Promise<void> {
     const cpu = after.cpuSeconds - before.cpuSeconds;
     const t = v.totals.hubble;
     process.stdout.write(
-      `\nagent process (real socket, ${PROCESS_FLOWS.toLocaleString('en-US')} flows emitted in ${seconds.toFixed(1)} s):\n` +
-        `  counted ${t.raw.toLocaleString('en-US')}, reported lost by the server ${t.sourceLost.toLocaleString('en-US')} (server total ${server.lostReported.toLocaleString('en-US')}), dropped by the agent ${JSON.stringify(t.dropped)}\n` +
-        `  agent CPU ${cpu.toFixed(2)} s (${((cpu / Math.max(1, t.raw)) * 1e6).toFixed(2)} µs per counted flow = ${Math.round(t.raw / Math.max(0.01, cpu)).toLocaleString('en-US')} flows per CPU-second), peak RSS ${after.peakRssMiB.toFixed(0)} MiB\n`,
+      `\nagent process fed by the ${feed === 'burst' ? 'burst Hubble stand-in (frames written as grpc-go writes them)' : 'grpc-js Hubble test server'} (real socket, ${PROCESS_FLOWS.toLocaleString('en-US')} flows in ${seconds.toFixed(1)} s = ${Math.round(t.raw / seconds).toLocaleString('en-US')}/s; NODE_OPTIONS="${env['NODE_OPTIONS']}" MALLOC_ARENA_MAX=${env['MALLOC_ARENA_MAX']}):\n` +
+        `  counted ${t.raw.toLocaleString('en-US')}, reported lost by the server ${t.sourceLost.toLocaleString('en-US')} (server total ${server.lostReported().toLocaleString('en-US')}), dropped by the agent ${JSON.stringify(t.dropped)}, repeats skipped ${duplicates(v)}\n` +
+        `  agent CPU ${cpu.toFixed(2)} s (${((cpu / Math.max(1, t.raw)) * 1e6).toFixed(2)} µs per counted flow = ${Math.round(t.raw / Math.max(0.01, cpu)).toLocaleString('en-US')} flows per CPU-second, ${(cpu / seconds).toFixed(2)} cores), peak RSS ${after.peakRssMiB.toFixed(0)} MiB\n` +
+        `  ${describeMachine(machine0, machineCpu(), seconds)}\n`,
     );
   } finally {
     await agent.stop();

@@ -9,6 +9,10 @@
 // overflowed"). Every lost event it sends is added to `lostReported`, so a test can check that counts add up:
 // what a client counted + what was reported lost = what was emitted.
 //
+// Like Hubble it honours GetFlowsRequest.field_mask: a follower that names fields gets flows holding only those
+// (paths of flow.Flow's proto field names, nested with dots, e.g. `source.namespace`); a path that names no field of
+// flow.Flow is refused with INVALID_ARGUMENT, as Hubble refuses it.
+//
 // With `ringFile`, every emitted flow is appended to that file and a restarted server reloads its ring from it, so a
 // kill and restart keeps the history (a real agent restart would lose it; the file lets tests tell the agent's losses
 // from the server's).
@@ -48,10 +52,39 @@ export interface HubbleTestServerOptions {
 
 interface Follower {
   call: grpc.ServerWritableStream<GetFlowsRequest, GetFlowsResponse>;
+  /** GetFlowsRequest.field_mask, when the follower gave one. */
+  fieldMask: string[] | undefined;
   /** Flows dropped since the follower stopped draining; reported when it drains. */
   dropping: number;
   firstDropped: Flow['time'];
   lastDropped: Flow['time'];
+}
+
+const camel = (name: string) => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/** Why `paths` is not a field mask of flow.Flow (only the first segment is checked), or undefined. */
+export function fieldMaskProblem(paths: readonly string[]): string | undefined {
+  const fields = Flow.fromPartial({});
+  for (const p of paths) if (!(camel(p.split('.')[0]!) in fields)) return `invalid fieldmask: ${p} is not a field of flow.Flow`;
+  return undefined;
+}
+
+/** The flow with only the fields `paths` names (proto field names, dot-separated), the rest at their defaults. */
+export function maskFlow(flow: Flow, paths: readonly string[]): Flow {
+  const out: Record<string, unknown> = {};
+  for (const p of paths) {
+    const keys = p.split('.').map(camel);
+    let from: unknown = flow;
+    let to = out;
+    for (let i = 0; i < keys.length && from !== undefined && from !== null; i++) {
+      const k = keys[i]!;
+      from = (from as Record<string, unknown>)[k];
+      if (from === undefined) break;
+      if (i === keys.length - 1) to[k] = from;
+      else to = (to[k] ??= {}) as Record<string, unknown>;
+    }
+  }
+  return Flow.fromPartial(out as Partial<Flow>);
 }
 
 const ns = (t: Flow['time']): bigint => (t ? BigInt(t.seconds) * 1_000_000_000n + BigInt(t.nanos) : 0n);
@@ -119,7 +152,7 @@ export class HubbleTestServer {
     this.emitted++;
     this.append(flow, true);
     const response: GetFlowsResponse = { responseTypes: { $case: 'flow', value: flow }, nodeName: this.options.nodeName, time: flow.time };
-    for (const f of this.followers) this.send(f, response, flow);
+    for (const f of this.followers) this.send(f, f.fieldMask ? this.flowResponse(flow, f.fieldMask) : response, flow);
   }
 
   /** Sends a lost_events to every follower (counted in lostReported once per follower that got it). */
@@ -143,9 +176,19 @@ export class HubbleTestServer {
     return ServerStatusResponse.fromPartial({ numFlows: this.ring.length, maxFlows: this.ringSize, seenFlows: this.emitted + this.restored, uptimeNs: uptimeMs * 1e6, version: 'kestrel-hubble-test-server', flowsRate: uptimeMs > 0 ? (this.emitted * 1000) / uptimeMs : 0 });
   }
 
+  private flowResponse(flow: Flow, fieldMask: string[] | undefined): GetFlowsResponse {
+    return { responseTypes: { $case: 'flow', value: fieldMask ? maskFlow(flow, fieldMask) : flow }, nodeName: this.options.nodeName, time: flow.time };
+  }
+
   private getFlows(call: grpc.ServerWritableStream<GetFlowsRequest, GetFlowsResponse>): void {
     const req = call.request;
     const node = this.options.nodeName;
+    const fieldMask = req.fieldMask && req.fieldMask.length > 0 ? req.fieldMask : undefined;
+    const problem = fieldMask && fieldMaskProblem(fieldMask);
+    if (problem) {
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: problem });
+      return;
+    }
     let backlog: Flow[];
     if (req.since) {
       const since = ns(req.since);
@@ -163,12 +206,12 @@ export class HubbleTestServer {
     } else {
       backlog = [];
     }
-    for (const f of backlog) call.write({ responseTypes: { $case: 'flow', value: f }, nodeName: node, time: f.time });
+    for (const f of backlog) call.write(this.flowResponse(f, fieldMask));
     if (!req.follow) {
       call.end();
       return;
     }
-    const follower: Follower = { call, dropping: 0, firstDropped: undefined, lastDropped: undefined };
+    const follower: Follower = { call, fieldMask, dropping: 0, firstDropped: undefined, lastDropped: undefined };
     this.followers.add(follower);
     call.on('drain', () => this.drained(follower));
     call.on('cancelled', () => this.followers.delete(follower));

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { Flow, LostEventSource, TrafficDirection, Verdict } from '@kestrel/proto/hubble/flow';
 import { GetFlowsResponse } from '@kestrel/proto/hubble/observer';
 import { hubbleToRaw } from './hubble-convert.js';
+import { RAW_FLOW_FIELDS } from './hubble-client.js';
 import { readGetFlowsResponse } from './hubble-wire.js';
 
 const base = Flow.fromJSON({
@@ -54,3 +55,30 @@ test('lost events are read with their source and count; truncated bytes are an e
   const flowBytes = Buffer.from(GetFlowsResponse.encode({ responseTypes: { $case: 'flow', value: base }, nodeName: 'node-a' }).finish());
   assert.throws(() => readGetFlowsResponse(flowBytes.subarray(0, flowBytes.length - 7)), RangeError);
 });
+
+/** `flow` holding only the fields `paths` names, as Hubble sends it for a field_mask (proto names, dot-separated). */
+function masked(flow: Flow, paths: readonly string[]): Flow {
+  const out: Record<string, unknown> = {};
+  for (const p of paths) {
+    const keys = p.split('.').map((k) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()));
+    let from: unknown = flow;
+    let to = out;
+    keys.forEach((k, i) => {
+      from = (from as Record<string, unknown> | undefined)?.[k];
+      if (from === undefined) return;
+      if (i === keys.length - 1) to[k] = from;
+      else to = (to[k] ??= {}) as Record<string, unknown>;
+    });
+  }
+  return Flow.fromPartial(out as Partial<Flow>);
+}
+
+for (const [name, flow] of variants) {
+  test(`a flow reduced to RAW_FLOW_FIELDS (the agent's field_mask) reads as the whole flow does, in fewer bytes: ${name}`, () => {
+    const encode = (f: Flow) => Buffer.from(GetFlowsResponse.encode({ responseTypes: { $case: 'flow', value: f }, nodeName: 'node-a', time: f.time }).finish());
+    const whole = encode(flow);
+    const reduced = encode(masked(flow, RAW_FLOW_FIELDS));
+    assert.deepEqual(readGetFlowsResponse(reduced), readGetFlowsResponse(whole));
+    if (flow === base) assert.ok(reduced.length < whole.length, `${reduced.length} bytes of ${whole.length}`);
+  });
+}

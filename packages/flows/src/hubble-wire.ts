@@ -100,7 +100,14 @@ function readEndpoint(buf: Buffer, start: number, end: number): CloudEndpoint | 
   const bucket = endpointCache.get(h);
   if (bucket) {
     const len = end - start;
-    for (const c of bucket) if (c.bytes.length === len && buf.compare(c.bytes, 0, len, start, end) === 0) return c.endpoint;
+    // Compared in JavaScript: for an endpoint's ~100 bytes, Buffer.compare's checks and native call cost more.
+    for (const c of bucket) {
+      if (c.bytes.length !== len) continue;
+      const b = c.bytes;
+      let i = 0;
+      while (i < len && b[i] === buf[start + i]) i++;
+      if (i === len) return c.endpoint;
+    }
   }
   const r = new Reader(buf, start, end);
   let namespace = '';
@@ -295,7 +302,12 @@ function readFlow(buf: Buffer, start: number, end: number, nodeName: string): Hu
 /** Reads one GetFlowsResponse; throws RangeError on bytes that are not one. */
 export function readGetFlowsResponse(bytes: Uint8Array): HubbleWireEvent {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const r = new Reader(buf, 0, buf.length);
+  return readGetFlowsResponseAt(buf, 0, buf.length);
+}
+
+/** The same, for a response that is `buf[start, end)` (as grpc-h2.ts hands them out, without a Buffer each). */
+export function readGetFlowsResponseAt(buf: Buffer, start: number, end: number): HubbleWireEvent {
+  const r = new Reader(buf, start, end);
   let flowAt: [number, number] | undefined;
   let lostAt: [number, number] | undefined;
   let nodeName = '';

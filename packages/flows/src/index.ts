@@ -9,6 +9,7 @@ export { parseVpcCniLine, type VpcCniErrorReason, type VpcCniLine, type VpcCniSk
 export { ResumeTracker, type ResumePoint } from './resume-point.js';
 export {
   DEFAULT_HUBBLE_SOCKET,
+  RAW_FLOW_FIELDS,
   HubbleFlowStream,
   HubbleRawFlowStream,
   hubbleChannel,
