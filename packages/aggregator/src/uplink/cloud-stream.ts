@@ -352,7 +352,8 @@ export class CloudStream {
     this.events.bytesSent.inc({ stream: this.name }, m.wire?.bytes.length ?? size(m));
     // The stream-wrapped copy is not kept once written: in the replay window it would double the memory of every
     // message (the window counts the inner bytes only). A replay wraps the inner bytes again (a header and a copy).
-    m.wire = undefined;
+    // Wrapped bytes that the inner bytes are a view into cost nothing more and are kept.
+    if (!m.wire?.shared) m.wire = undefined;
     if (m.sends === 1) this.events.recordsSent.inc({ kind: m.kind }, m.records);
     else if (m.replayable) {
       this.replayed++;

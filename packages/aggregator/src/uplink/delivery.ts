@@ -62,8 +62,11 @@ export interface OutMessage {
   sends: number;
   /** When the last write completed (ms since the epoch). */
   writtenAt: number;
-  /** The wrapped bytes for the stream writing it (dropped once written; a replay wraps again). */
-  wire?: { stream: StreamName; bytes: Buffer };
+  /**
+   * The wrapped bytes for the stream writing it. Dropped once written (a replay wraps again), unless `inner` is a
+   * view into them (`shared`, made by wrapInto): then keeping them costs nothing.
+   */
+  wire?: { stream: StreamName; bytes: Buffer; shared?: boolean };
 }
 
 export function outMessage(kind: RecordKind, inner: Uint8Array, records: number, replayable: boolean, deliveries: Delivery[]): OutMessage {

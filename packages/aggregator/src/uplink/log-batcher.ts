@@ -13,7 +13,9 @@
 import type { LogEntry, PodLogs } from '@kestrel/proto/cloud/v1';
 import { frameEntries, sliceEntries, unframeEntries, type FramedEntries } from '@kestrel/proto/cloud/v1/log-entries';
 import { Delivery, outMessage, type OutMessage } from './delivery.js';
-import { encodeRecord, WRAP_OVERHEAD } from './records.js';
+import { encodeRecord, fieldOn, WRAP_OVERHEAD, wrapParts } from './records.js';
+
+const LOGS_FIELD = fieldOn('logs', 'podLogs')!;
 
 export interface LogBatchLimits {
   maxEntries: number;
@@ -147,11 +149,17 @@ export class LogBatcher {
       if (run.lineNumbers.length > 0) lastLine = run.lineNumbers[run.lineNumbers.length - 1]!;
     }
     const head = encodeRecord({ $case: 'podLogs', value: { ...header, logEntries: [], totalLines: entries, streamOffset: lastLine } });
-    const inner = Buffer.concat([head, ...runs.map((r) => r.bytes)]);
-    if (inner.length + WRAP_OVERHEAD <= HARD_LIMIT_BYTES) {
-      this.sealed(outMessage('podLogs', inner, entries, true, deliveries));
+    let length = head.length;
+    for (const r of runs) length += r.bytes.length;
+    if (length + WRAP_OVERHEAD <= HARD_LIMIT_BYTES) {
+      // Made as the logs stream writes it, in one allocation: no copy for the concatenation, another for the wrap.
+      const { wire, inner } = wrapParts(LOGS_FIELD, [head, ...runs.map((r) => r.bytes)]);
+      const message = outMessage('podLogs', inner, entries, true, deliveries);
+      message.wire = { stream: 'logs', bytes: wire, shared: true };
+      this.sealed(message);
       return;
     }
+    const inner = Buffer.concat([head, ...runs.map((r) => r.bytes)]);
     const all = runs.length === 1 ? runs[0]! : joinRuns(runs);
     if (entries <= 1) {
       const cut = cutEntry(unframeEntries(all)[0]!, inner.length - HARD_LIMIT_BYTES + WRAP_OVERHEAD + 1024);

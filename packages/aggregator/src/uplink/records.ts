@@ -112,6 +112,26 @@ export function wrapRecord(field: number, inner: Uint8Array): Buffer {
   return out;
 }
 
+/**
+ * A stream's request message made from parts in one allocation (the PodLogs header, then the agents' framed
+ * entries): the wrapped bytes, and the inner message as a view into them. Saves wrapping's copy of every log byte.
+ */
+export function wrapParts(field: number, parts: readonly Uint8Array[]): { wire: Buffer; inner: Buffer } {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const head = Buffer.alloc(10);
+  let n = writeVarint(head, 0, (field << 3) | 2);
+  n = writeVarint(head, n, length);
+  const wire = Buffer.allocUnsafe(n + length);
+  head.copy(wire, 0, 0, n);
+  let at = n;
+  for (const p of parts) {
+    wire.set(p, at);
+    at += p.length;
+  }
+  return { wire, inner: wire.subarray(n) };
+}
+
 /** Bytes a wrapped record takes beyond its inner bytes (tag and length varints), at most. */
 export const WRAP_OVERHEAD = 8;
 

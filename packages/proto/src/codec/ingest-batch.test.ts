@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { Encoding } from '../gen/kestrel/ingest/v1/ingest.js';
-import { BatchContentError, openBatch, sealBatch } from './ingest-batch.js';
+import { BatchContentError, gzipOutputChunk, openBatch, sealBatch } from './ingest-batch.js';
 
 const content = {
   logs: [
@@ -50,4 +50,26 @@ test('garbage content, an unknown encoding and a zip bomb are refused with a cle
   await assert.rejects(openBatch({ sequence: 3, encoding: 9 as Encoding, content: Buffer.alloc(0), records: 0 }, 1 << 20), /unknown encoding 9/);
   const bomb = await promisify(zlib.gzip)(Buffer.alloc(8 << 20));
   await assert.rejects(openBatch({ sequence: 4, encoding: Encoding.ENCODING_GZIP, content: bomb, records: 1 }, 1 << 20), /within 1048576 bytes/);
+});
+
+test('inflating sizes its output from the size gzip recorded, within bounds; a trailer that lies is refused', async () => {
+  const gzip = promisify(zlib.gzip);
+  const big = Buffer.from('x'.repeat(3 << 20));
+  assert.equal(gzipOutputChunk(await gzip(Buffer.alloc(200_000)), 8 << 20), 200_001);
+  assert.equal(gzipOutputChunk(await gzip(Buffer.alloc(10)), 8 << 20), 64 * 1024, 'small outputs still get one 64 KiB chunk');
+  assert.equal(gzipOutputChunk(await gzip(big), 1 << 20), (1 << 20) + 1, 'never more than the inflate limit');
+  assert.equal(gzipOutputChunk(Buffer.from('short'), 1 << 20), 64 * 1024);
+  // A trailer that claims 16 bytes for 3 MiB of content: zlib's own length check refuses it.
+  const lying = await gzip(big);
+  lying.writeUInt32LE(16, lying.length - 4);
+  await assert.rejects(openBatch({ sequence: 5, encoding: Encoding.ENCODING_GZIP, content: lying, records: 1 }, 8 << 20), BatchContentError);
+  // A trailer that claims 4 GiB is bounded by the inflate limit and the 4 MiB chunk bound.
+  const huge = await gzip(Buffer.alloc(100));
+  huge.writeUInt32LE(0xffffffff, huge.length - 4);
+  assert.equal(gzipOutputChunk(huge, 64 << 20), 4 * 1024 * 1024);
+  const many = { ...content, logs: Array.from({ length: 300 }, () => content.logs[0]!) };
+  const sealed = await sealBatch(9, many, true);
+  const opened = await openBatch(sealed, 16 << 20);
+  assert.equal(opened.logs.length, 300);
+  assert.deepEqual(opened.logs[299]!.lines.map((l) => l.message), content.logs[0]!.lines.map((l) => l.message));
 });

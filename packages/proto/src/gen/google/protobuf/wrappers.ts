@@ -125,7 +125,7 @@ export interface StringValue {
  */
 export interface BytesValue {
   /** The bytes value. */
-  value: Buffer;
+  value: Uint8Array;
 }
 
 function createBaseDoubleValue(): DoubleValue {
@@ -665,7 +665,7 @@ export const StringValue: MessageFns<StringValue> = {
 };
 
 function createBaseBytesValue(): BytesValue {
-  return { value: Buffer.alloc(0) };
+  return { value: new Uint8Array(0) };
 }
 
 export const BytesValue: MessageFns<BytesValue> = {
@@ -694,7 +694,7 @@ export const BytesValue: MessageFns<BytesValue> = {
               break;
             }
 
-            message.value = Buffer.from(reader.bytes());
+            message.value = reader.bytes();
             continue;
           }
         }
@@ -710,7 +710,7 @@ export const BytesValue: MessageFns<BytesValue> = {
   },
 
   fromJSON(object: any): BytesValue {
-    return { value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0) };
+    return { value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0) };
   },
 
   toJSON(message: BytesValue): unknown {
@@ -726,17 +726,34 @@ export const BytesValue: MessageFns<BytesValue> = {
   },
   fromPartial(object: DeepPartial<BytesValue>): BytesValue {
     const message = createBaseBytesValue();
-    message.value = object.value ?? Buffer.alloc(0);
+    message.value = object.value ?? new Uint8Array(0);
     return message;
   },
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {

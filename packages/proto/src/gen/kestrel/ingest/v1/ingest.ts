@@ -125,7 +125,7 @@ export interface Batch {
    * agent keeps exactly these bytes until the Ack (for resending): its in-flight window costs compressed bytes.
    */
   encoding: Encoding;
-  content: Buffer;
+  content: Uint8Array;
   /** Log lines and node condition changes in content, for accounting and limits before decoding. */
   records: number;
 }
@@ -198,7 +198,7 @@ export interface LogChunk {
    * each line framed exactly as it appears inside a cloud.v1.PodLogs message (the log_entries tag, a length, a
    * cloud.v1.LogEntry). Agents send this instead of `lines`; `lines` stays readable for agents of an older version.
    */
-  entries: Buffer;
+  entries: Uint8Array;
   /**
    * Per line in `entries`, in order: its framed size in bytes, where it ends in the file (the replay filter's key)
    * and its line number.
@@ -633,7 +633,7 @@ export const Welcome: MessageFns<Welcome> = {
 };
 
 function createBaseBatch(): Batch {
-  return { sequence: 0, encoding: 0, content: Buffer.alloc(0), records: 0 };
+  return { sequence: 0, encoding: 0, content: new Uint8Array(0), records: 0 };
 }
 
 export const Batch: MessageFns<Batch> = {
@@ -687,7 +687,7 @@ export const Batch: MessageFns<Batch> = {
               break;
             }
 
-            message.content = Buffer.from(reader.bytes());
+            message.content = reader.bytes();
             continue;
           }
           case 4: {
@@ -714,7 +714,7 @@ export const Batch: MessageFns<Batch> = {
     return {
       sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
       encoding: isSet(object.encoding) ? encodingFromJSON(object.encoding) : 0,
-      content: isSet(object.content) ? Buffer.from(bytesFromBase64(object.content)) : Buffer.alloc(0),
+      content: isSet(object.content) ? bytesFromBase64(object.content) : new Uint8Array(0),
       records: isSet(object.records) ? globalThis.Number(object.records) : 0,
     };
   },
@@ -743,7 +743,7 @@ export const Batch: MessageFns<Batch> = {
     const message = createBaseBatch();
     message.sequence = object.sequence ?? 0;
     message.encoding = object.encoding ?? 0;
-    message.content = object.content ?? Buffer.alloc(0);
+    message.content = object.content ?? new Uint8Array(0);
     message.records = object.records ?? 0;
     return message;
   },
@@ -1232,7 +1232,7 @@ function createBaseLogChunk(): LogChunk {
     streamComplete: false,
     lastLineNumber: 0,
     ownerReferences: [],
-    entries: Buffer.alloc(0),
+    entries: new Uint8Array(0),
     entrySizes: [],
     entryEndOffsets: [],
     entryLineNumbers: [],
@@ -1415,7 +1415,7 @@ export const LogChunk: MessageFns<LogChunk> = {
               break;
             }
 
-            message.entries = Buffer.from(reader.bytes());
+            message.entries = reader.bytes();
             continue;
           }
           case 13: {
@@ -1549,7 +1549,7 @@ export const LogChunk: MessageFns<LogChunk> = {
         : globalThis.Array.isArray(object?.owner_references)
         ? object.owner_references.map((e: any) => OwnerReference.fromJSON(e))
         : [],
-      entries: isSet(object.entries) ? Buffer.from(bytesFromBase64(object.entries)) : Buffer.alloc(0),
+      entries: isSet(object.entries) ? bytesFromBase64(object.entries) : new Uint8Array(0),
       entrySizes: globalThis.Array.isArray(object?.entrySizes)
         ? object.entrySizes.map((e: any) => globalThis.Number(e))
         : globalThis.Array.isArray(object?.entry_sizes)
@@ -1644,7 +1644,7 @@ export const LogChunk: MessageFns<LogChunk> = {
     message.streamComplete = object.streamComplete ?? false;
     message.lastLineNumber = object.lastLineNumber ?? 0;
     message.ownerReferences = object.ownerReferences?.map((e) => OwnerReference.fromPartial(e)) || [];
-    message.entries = object.entries ?? Buffer.alloc(0);
+    message.entries = object.entries ?? new Uint8Array(0);
     message.entrySizes = object.entrySizes?.map((e) => e) || [];
     message.entryEndOffsets = object.entryEndOffsets?.map((e) => e) || [];
     message.entryLineNumbers = object.entryLineNumbers?.map((e) => e) || [];
@@ -2061,11 +2061,28 @@ export interface IngestServiceClient<CallOptionsExt = {}> {
 }
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

@@ -26,7 +26,7 @@ export interface AnyValue {
     | { $case: "doubleValue"; value: number }
     | { $case: "arrayValue"; value: ArrayValue }
     | { $case: "kvlistValue"; value: KeyValueList }
-    | { $case: "bytesValue"; value: Buffer }
+    | { $case: "bytesValue"; value: Uint8Array }
     | undefined;
 }
 
@@ -148,7 +148,7 @@ export const AnyValue: MessageFns<AnyValue> = {
               break;
             }
 
-            message.value = { $case: "bytesValue", value: Buffer.from(reader.bytes()) };
+            message.value = { $case: "bytesValue", value: reader.bytes() };
             continue;
           }
         }
@@ -190,9 +190,9 @@ export const AnyValue: MessageFns<AnyValue> = {
         : isSet(object.kvlist_value)
         ? { $case: "kvlistValue", value: KeyValueList.fromJSON(object.kvlist_value) }
         : isSet(object.bytesValue)
-        ? { $case: "bytesValue", value: Buffer.from(bytesFromBase64(object.bytesValue)) }
+        ? { $case: "bytesValue", value: bytesFromBase64(object.bytesValue) }
         : isSet(object.bytes_value)
-        ? { $case: "bytesValue", value: Buffer.from(bytesFromBase64(object.bytes_value)) }
+        ? { $case: "bytesValue", value: bytesFromBase64(object.bytes_value) }
         : undefined,
     };
   },
@@ -619,11 +619,28 @@ export const InstrumentationScope: MessageFns<InstrumentationScope> = {
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {

@@ -203,8 +203,8 @@ export interface Exemplar {
   filteredAttributes: KeyValue[];
   timeUnixNano: number;
   value?: { $case: "asDouble"; value: number } | { $case: "asInt"; value: number } | undefined;
-  spanId: Buffer;
-  traceId: Buffer;
+  spanId: Uint8Array;
+  traceId: Uint8Array;
 }
 
 function createBaseMetricsData(): MetricsData {
@@ -2350,8 +2350,8 @@ function createBaseExemplar(): Exemplar {
     filteredAttributes: [],
     timeUnixNano: 0,
     value: undefined,
-    spanId: Buffer.alloc(0),
-    traceId: Buffer.alloc(0),
+    spanId: new Uint8Array(0),
+    traceId: new Uint8Array(0),
   };
 }
 
@@ -2430,7 +2430,7 @@ export const Exemplar: MessageFns<Exemplar> = {
               break;
             }
 
-            message.spanId = Buffer.from(reader.bytes());
+            message.spanId = reader.bytes();
             continue;
           }
           case 5: {
@@ -2438,7 +2438,7 @@ export const Exemplar: MessageFns<Exemplar> = {
               break;
             }
 
-            message.traceId = Buffer.from(reader.bytes());
+            message.traceId = reader.bytes();
             continue;
           }
         }
@@ -2475,15 +2475,15 @@ export const Exemplar: MessageFns<Exemplar> = {
         ? { $case: "asInt", value: globalThis.Number(object.as_int) }
         : undefined,
       spanId: isSet(object.spanId)
-        ? Buffer.from(bytesFromBase64(object.spanId))
+        ? bytesFromBase64(object.spanId)
         : isSet(object.span_id)
-        ? Buffer.from(bytesFromBase64(object.span_id))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.span_id)
+        : new Uint8Array(0),
       traceId: isSet(object.traceId)
-        ? Buffer.from(bytesFromBase64(object.traceId))
+        ? bytesFromBase64(object.traceId)
         : isSet(object.trace_id)
-        ? Buffer.from(bytesFromBase64(object.trace_id))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.trace_id)
+        : new Uint8Array(0),
     };
   },
 
@@ -2530,18 +2530,35 @@ export const Exemplar: MessageFns<Exemplar> = {
         break;
       }
     }
-    message.spanId = object.spanId ?? Buffer.alloc(0);
-    message.traceId = object.traceId ?? Buffer.alloc(0);
+    message.spanId = object.spanId ?? new Uint8Array(0);
+    message.traceId = object.traceId ?? new Uint8Array(0);
     return message;
   },
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
