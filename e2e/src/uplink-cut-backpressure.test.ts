@@ -269,12 +269,19 @@ test('uplink cut for 60 s under load: backpressure pauses the agent, an aggregat
     const expected = new Set<string>();
     for (const c of containers) for (let seq = 1; seq <= c.written; seq++) if (c !== rot.c || !lostSeqs.has(seq)) expected.add(messageFor(c, seq));
     let missing = expected.size;
-    await until('every line not deleted unread to be stored', () => {
-      tail.poll();
-      missing = 0;
-      for (const m of expected) if (!tail.seen.has(m)) missing++;
-      return missing === 0;
-    }, 90_000);
+    try {
+      await until('every line not deleted unread to be stored', () => {
+        tail.poll();
+        missing = 0;
+        for (const m of expected) if (!tail.seen.has(m)) missing++;
+        return missing === 0;
+      }, 90_000);
+    } catch (err) {
+      // Where the flow stopped (seen twice in full-suite runs, never alone): both sides' own views, in the failure.
+      const views = await Promise.allSettled([agentStatus(), adminRequest(second.adminSocket, 'status'), adminRequest(second.adminSocket, 'agents')]);
+      const shown = views.map((v) => (v.status === 'fulfilled' ? JSON.stringify(v.value) : String(v.reason)));
+      throw new Error(`${(err as Error).message}; ${missing} lines missing\nagent status: ${shown[0]}\naggregator status: ${shown[1]}\naggregator agents: ${shown[2]}`);
+    }
     // Nothing queued, in flight or in a replay window any more: no further copy can arrive.
     await until('the agent and the aggregator to have nothing left to send', async () => {
       const logs = (await (adminRequest(second.adminSocket, 'status') as Promise<AggregatorStatus>)).uplink.streams.find((s) => s.name === 'logs');
