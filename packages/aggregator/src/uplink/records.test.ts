@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { StreamDataRequest, StreamEventsRequest, StreamFlowsRequest, StreamLogsRequest, StreamControlRequest } from '@kestrel/proto/cloud/v1';
-import { encodeRecord, fieldOn, homeStream, isReplayable, wrapRecord, type UplinkRecord } from './records.js';
+import { encodeRecord, fieldOn, homeStream, isReplayable, wrapParts, wrapRecord, type UplinkRecord } from './records.js';
 
 const podLogs: UplinkRecord = {
   $case: 'podLogs',
@@ -51,4 +51,14 @@ test('wraps messages larger than 2 MiB (multi-byte length varint) correctly', ()
   const big: UplinkRecord = { ...podLogs, value: { ...(podLogs.value as object), logEntries: [{ message: 'x'.repeat(3 * 1024 * 1024), lineNumber: 1, level: '', timestamp: undefined, errorInfo: undefined }] } as never };
   const decoded = StreamLogsRequest.decode(wrapRecord(1, encodeRecord(big)));
   assert.equal((decoded.request?.value.logEntries[0]?.message ?? '').length, 3 * 1024 * 1024);
+});
+
+test('a message wrapped from parts is byte for byte the wrap of its concatenation, and its inner bytes are a view into it', () => {
+  const field = fieldOn('logs', 'podLogs')!;
+  const parts = [Buffer.from([1, 2, 3]), new Uint8Array(300).fill(7), Buffer.alloc(0), Buffer.from('tail')];
+  const { wire, inner } = wrapParts(field, parts);
+  assert.deepEqual(wire, wrapRecord(field, Buffer.concat(parts)));
+  assert.deepEqual(inner, Buffer.concat(parts));
+  assert.equal(inner.buffer, wire.buffer, 'no second copy of the bytes');
+  assert.equal(wire.length - inner.length, 3, 'tag (1 byte) and a two-byte length for 307 bytes');
 });
