@@ -261,7 +261,10 @@ test('uplink cut for 60 s under load: backpressure pauses the agent, an aggregat
     await sleep(5000);
     writer.stop();
 
-    const deletedUnread = deletions.filter((d) => d.readOffset === 0 && d.checkpointOffset === null);
+    // Deleted unread: the agent had read nothing of it. Its checkpoint may already list the file at offset 0 (a
+    // file known to the container's checkpoint before any of it was read): that is still unread. (A clean-clone CI
+    // run failed here with 260 lines "missing", exactly one such file, which the agent counted as lost.)
+    const deletedUnread = deletions.filter((d) => d.readOffset === 0 && (d.checkpointOffset ?? 0) === 0);
     const deletedRead = deletions.filter((d) => !deletedUnread.includes(d));
     const lostSeqs = new Set<number>();
     for (const d of deletedUnread) for (let seq = d.file.from; seq <= d.file.to; seq++) lostSeqs.add(seq);
