@@ -61,11 +61,19 @@ async function setup(name: string, env: Record<string, string> = {}) {
   return { workDir, datadog, dataDir, agg, request, stop };
 }
 
-/** Every file under a folder, as text. */
+/**
+ * Every file under a folder, as text. The programs write their files atomically (a `.tmp` renamed into place), so a
+ * file listed may be gone by the time it is read: such a file is skipped, its content is in the file it became.
+ */
 function allText(dir: string): string {
   let out = '';
   for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) out += fs.readFileSync(path.join(entry.parentPath, entry.name), 'utf8');
+    if (!entry.isFile()) continue;
+    try {
+      out += fs.readFileSync(path.join(entry.parentPath, entry.name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
   return out;
 }
