@@ -26,6 +26,8 @@ RUN npm install --global --ignore-scripts --no-audit --no-fund pnpm@${PNPM_VERSI
 WORKDIR /src
 # Dependencies are fetched from the lockfile alone, so this layer is reused until the lockfile changes.
 COPY pnpm-lock.yaml pnpm-workspace.yaml .npmrc ./
+# The lockfile names patched dependencies (pnpm-workspace.yaml, patchedDependencies): their patches are applied at install.
+COPY patches ./patches
 RUN pnpm fetch
 COPY . .
 # Only the aggregator, the workspace packages it uses, and the root's build tools (TypeScript).

@@ -129,6 +129,7 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
           address: config.cloudAddress,
           serverName: config.cloudServerName,
           compression: config.cloudCompression === 'gzip',
+          compressionLevel: config.cloudCompressionLevel,
           useSystemCas: config.cloudUseSystemCas,
           tokenFile: config.cloudTokenFile,
           runtimeTokenFile: config.cloudRuntimeDir ? path.join(config.cloudRuntimeDir, config.cloudTokenSecretKey) : undefined,

@@ -28,7 +28,8 @@ import type { CloudConnection } from './connection.js';
 import { failMessage, settle, type OutMessage } from './delivery.js';
 import type { UplinkEvents } from './events.js';
 import { MAX_MESSAGE_BYTES } from './log-batcher.js';
-import { fieldOn, STREAM_METHODS, wrapRecord, type StreamName } from './records.js';
+import { gunzipWire, gzipForWire, precompressedLength } from './precompressed.js';
+import { fieldOn, STREAM_METHODS, unwrapRecord, wrapRecord, type StreamName } from './records.js';
 
 export interface StreamSettings {
   queueMessages: number;
@@ -81,7 +82,10 @@ type Outcome =
   | { kind: 'replaced'; clean: boolean }
   | { kind: 'failed' | 'unimplemented' | 'unauthenticated' | 'compression'; code: string; details: string; opened: boolean; replaying: number };
 
-const size = (m: OutMessage) => m.inner.length;
+/** What the queue's bounds count: the message's protobuf size, compressed or not (it shrinks while queued). */
+const size = (m: OutMessage) => m.plainBytes;
+/** What the writes and the replay window count: the bytes the message holds (compressed, once compressed). */
+const held = (m: OutMessage) => (m.wire?.gzip ? m.wire.bytes.length : m.plainBytes);
 
 export class CloudStream {
   private queue: OutMessage[] = [];
@@ -93,6 +97,8 @@ export class CloudStream {
   private session: Session | undefined;
   private sessions = 0;
   private wake: (() => void) | undefined;
+  /** The queue's head is being compressed and pump() will run again once it is done. */
+  private awaitingHead = false;
   state: StreamState = 'connecting';
   lastError: string | undefined;
   openedAt: Date | undefined;
@@ -157,7 +163,40 @@ export class CloudStream {
     }
     this.queue.push(message);
     this.queuedBytes += size(message);
+    this.compress(message);
     this.pump();
+  }
+
+  /**
+   * PodLogs are compressed by the uplink, once, while they wait (precompressed.ts): from then on the message holds
+   * only its compressed bytes, in the queue, in write and in the replay window, and a replay is not compressed again.
+   */
+  private compress(m: OutMessage): void {
+    const level = this.connection.precompressLevel;
+    if (level === undefined || m.kind !== 'podLogs' || m.compressing || m.wire?.gzip || !m.inner) return;
+    const field = fieldOn(this.name, m.kind);
+    if (field === undefined) return;
+    const stream = this.name;
+    const wire = m.wire?.stream === stream ? m.wire.bytes : wrapRecord(field, m.inner);
+    m.compressing = gzipForWire(wire, level)
+      .then(
+        (bytes) => {
+          m.wire = { stream, bytes, shared: true, gzip: true };
+          m.inner = undefined;
+        },
+        // Left as it is: grpc-js compresses it when it is written.
+        (err: unknown) => this.events.compressionFailed(stream, err),
+      )
+      .finally(() => {
+        m.compressing = undefined;
+      });
+  }
+
+  /** The inner bytes of a message, inflating them when only the compressed wire bytes are kept. */
+  private static innerOf(m: OutMessage): Uint8Array {
+    if (m.inner) return m.inner;
+    if (!m.wire) throw new Error(`${m.kind} message without bytes`);
+    return unwrapRecord(gunzipWire(m.wire.bytes));
   }
 
   /** Takes over messages of a stream that fell back to this one (kept in their order). */
@@ -298,7 +337,7 @@ export class CloudStream {
     for (const m of this.window) {
       if (m.replayable) keep.push(m);
       else {
-        this.windowBytes -= size(m);
+        this.windowBytes -= held(m);
         settle(m);
       }
     }
@@ -311,6 +350,18 @@ export class CloudStream {
     if (!s || s.ended || s.halfClosed || !s.writable || s.cancelledFor !== undefined) return;
     let took = false;
     while (this.queue.length > 0) {
+      const head = this.queue[0]!;
+      if (head.compressing) {
+        // Written in order: the head is written once its compression is done, and what follows it after.
+        if (!this.awaitingHead) {
+          this.awaitingHead = true;
+          void head.compressing.then(() => {
+            this.awaitingHead = false;
+            this.pump();
+          });
+        }
+        break;
+      }
       const busy = this.window.length + this.inWrite.length > 0;
       if (busy && this.windowBytes + this.inWriteBytes >= this.settings.replayWindowBytes) break;
       const m = this.queue.shift()!;
@@ -322,9 +373,13 @@ export class CloudStream {
         failMessage(m, new Error(`no stream for ${m.kind}`));
         continue;
       }
-      if (m.wire?.stream !== this.name) m.wire = { stream: this.name, bytes: wrapRecord(field, m.inner) };
+      if (m.wire?.stream !== this.name) {
+        // A message moved from another stream (a fallback): wrapped again for this one, uncompressed.
+        m.inner = CloudStream.innerOf(m);
+        m.wire = { stream: this.name, bytes: wrapRecord(field, m.inner) };
+      }
       this.inWrite.push(m);
-      this.inWriteBytes += size(m);
+      this.inWriteBytes += held(m);
       const more = s.call.write(m.wire.bytes, () => this.written(s, m));
       if (!more) {
         s.writable = false;
@@ -344,12 +399,14 @@ export class CloudStream {
     const i = this.inWrite.indexOf(m);
     if (i === -1 || s.ended) return; // the session ended first: the message was requeued
     this.inWrite.splice(i, 1);
-    this.inWriteBytes -= size(m);
+    this.inWriteBytes -= held(m);
     m.sends++;
     m.writtenAt = Date.now();
     this.sent++;
     this.events.messagesSent.inc({ stream: this.name });
-    this.events.bytesSent.inc({ stream: this.name }, m.wire?.bytes.length ?? size(m));
+    const plain = m.wire ? precompressedLength(m.wire.bytes) : undefined;
+    if (plain !== undefined) this.events.compressedBytesSent.inc({ stream: this.name }, m.wire!.bytes.length);
+    this.events.bytesSent.inc({ stream: this.name }, plain ?? m.wire?.bytes.length ?? size(m));
     // The stream-wrapped copy is not kept once written: in the replay window it would double the memory of every
     // message (the window counts the inner bytes only). A replay wraps the inner bytes again (a header and a copy).
     // Wrapped bytes that the inner bytes are a view into cost nothing more and are kept.
@@ -361,7 +418,7 @@ export class CloudStream {
     }
     if (m.replayable || s.openedAt === undefined) {
       this.window.push(m);
-      this.windowBytes += size(m);
+      this.windowBytes += held(m);
     } else {
       settle(m);
       s.unproven++;
@@ -377,7 +434,7 @@ export class CloudStream {
       const head = this.window[0]!;
       if (!head.replayable || now - head.writtenAt < this.settings.replayWindowMs || this.lastInboundAt <= head.writtenAt) break;
       this.window.shift();
-      this.windowBytes -= size(head);
+      this.windowBytes -= held(head);
       settle(head);
       freed = true;
     }

@@ -14,12 +14,15 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@kestrel/core';
 import type { CloudTls } from './cloud-tls.js';
 import { MAX_MESSAGE_BYTES } from './log-batcher.js';
+import { grpcTakesPrecompressed } from './precompressed.js';
 
 export interface ConnectionSettings {
   address: string;
   serverName: string | undefined;
   /** gRPC message compression (gzip) when the cloud accepts it. */
   compression: boolean;
+  /** zlib level of the PodLogs the uplink compresses itself (precompressed.ts); other messages: grpc-js's level. */
+  compressionLevel: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
   /** How long an old client stays open after a graceful replacement. */
@@ -35,6 +38,7 @@ export class CloudConnection extends EventEmitter<ConnectionEvents> {
   private closing = new Set<NodeJS.Timeout>();
   generation = 1;
   compression: boolean;
+  private readonly precompress: boolean;
 
   constructor(
     private readonly settings: ConnectionSettings,
@@ -44,8 +48,17 @@ export class CloudConnection extends EventEmitter<ConnectionEvents> {
     super();
     this.setMaxListeners(50);
     this.compression = settings.compression;
+    this.precompress = grpcTakesPrecompressed();
+    if (settings.compression && !this.precompress) {
+      logger.warn('@grpc/grpc-js is not the patched one (patches/): PodLogs are compressed by grpc-js at its default level instead of the configured one');
+    }
     this.client = this.create();
     tls.on('change', (material, reason) => this.replace(`${reason}: ${material.subject}`, true));
+  }
+
+  /** The level at which the uplink compresses PodLogs itself; undefined when it does not (compression off). */
+  get precompressLevel(): number | undefined {
+    return this.compression && this.precompress ? this.settings.compressionLevel : undefined;
   }
 
   current(): { client: grpc.Client; generation: number } {

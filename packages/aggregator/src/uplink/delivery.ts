@@ -52,8 +52,13 @@ export interface Accepted {
 /** One message for the cloud: the encoded inner message of one kind, and the deliveries it carries. */
 export interface OutMessage {
   kind: RecordKind;
-  /** The inner message bytes (records.ts: wrapped with a stream's field number when written). */
-  inner: Uint8Array;
+  /**
+   * The inner message bytes (records.ts: wrapped with a stream's field number when written); undefined once only
+   * the compressed wire bytes are kept (`wire.gzip`, precompressed.ts).
+   */
+  inner: Uint8Array | undefined;
+  /** The inner message's size: what the queue's byte bound counts (compressed or not). */
+  plainBytes: number;
   /** Records inside (log entries for PodLogs, else 1). */
   records: number;
   replayable: boolean;
@@ -64,13 +69,16 @@ export interface OutMessage {
   writtenAt: number;
   /**
    * The wrapped bytes for the stream writing it. Dropped once written (a replay wraps again), unless `inner` is a
-   * view into them (`shared`, made by wrapInto): then keeping them costs nothing.
+   * view into them (`shared`, made by wrapParts) or they are the only copy (`gzip`: compressed by the uplink, marked
+   * for the patched grpc-js; then they are what the replay window holds).
    */
-  wire?: { stream: StreamName; bytes: Buffer; shared?: boolean };
+  wire?: { stream: StreamName; bytes: Buffer; shared?: boolean; gzip?: boolean };
+  /** Set while the uplink compresses the message: it is not written before that is done. */
+  compressing?: Promise<void> | undefined;
 }
 
 export function outMessage(kind: RecordKind, inner: Uint8Array, records: number, replayable: boolean, deliveries: Delivery[]): OutMessage {
-  return { kind, inner, records, replayable, deliveries, sends: 0, writtenAt: 0 };
+  return { kind, inner, plainBytes: inner.length, records, replayable, deliveries, sends: 0, writtenAt: 0 };
 }
 
 export function settle(message: OutMessage): void {

@@ -9,6 +9,8 @@ export type DropReason = 'message_too_large' | 'no_stream_for_kind' | 'malformed
 export class UplinkEvents {
   readonly messagesSent: Counter<'stream'>;
   readonly bytesSent: Counter<'stream'>;
+  readonly compressedBytesSent: Counter<'stream'>;
+  readonly compressionFailures: Counter<'stream'>;
   readonly recordsSent: Counter<'kind'>;
   readonly messagesReplayed: Counter<'stream'>;
   readonly unconfirmed: Counter<'stream'>;
@@ -30,6 +32,8 @@ export class UplinkEvents {
     const registers = [registry];
     this.messagesSent = new Counter({ name: 'kestrel_aggregator_uplink_messages_sent_total', help: 'Messages written to cloud streams (replays included)', labelNames: ['stream'], registers });
     this.bytesSent = new Counter({ name: 'kestrel_aggregator_uplink_message_bytes_sent_total', help: 'Protobuf bytes of messages written to cloud streams, before gRPC compression', labelNames: ['stream'], registers });
+    this.compressedBytesSent = new Counter({ name: 'kestrel_aggregator_uplink_compressed_bytes_sent_total', help: 'Bytes of messages the uplink compressed itself (PodLogs), as written; the same messages count their protobuf size in message_bytes_sent', labelNames: ['stream'], registers });
+    this.compressionFailures = new Counter({ name: 'kestrel_aggregator_uplink_compression_failures_total', help: 'PodLogs the uplink failed to compress (sent as they are, grpc-js compresses them)', labelNames: ['stream'], registers });
     this.recordsSent = new Counter({ name: 'kestrel_aggregator_uplink_records_sent_total', help: 'Records written to the cloud the first time (log lines for pod_logs)', labelNames: ['kind'], registers });
     this.messagesReplayed = new Counter({ name: 'kestrel_aggregator_uplink_messages_replayed_total', help: 'PodLogs messages written again after a broken stream (the receiver drops them by line number)', labelNames: ['stream'], registers });
     this.unconfirmed = new Counter({ name: 'kestrel_aggregator_uplink_messages_unconfirmed_total', help: 'Non-replayable messages written to a stream that broke before it proved alive afterwards (possibly lost)', labelNames: ['stream'], registers });
@@ -74,6 +78,11 @@ export class UplinkEvents {
 
   fallbackEnded(stream: StreamName): void {
     this.logger.info('retrying the dedicated stream on the new connection', { stream });
+  }
+
+  compressionFailed(stream: StreamName, err: unknown): void {
+    this.compressionFailures.inc({ stream });
+    this.rateLimited.error(`compress:${stream}`, 'uplink could not compress a message; it is sent uncompressed', { stream, error: err instanceof Error ? err.message : String(err) });
   }
 
   messageDropped(reason: DropReason, kind: RecordKind | 'unknown', detail: string): void {

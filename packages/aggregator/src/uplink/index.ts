@@ -31,6 +31,8 @@ export interface UplinkConfig {
   address: string;
   serverName: string | undefined;
   compression: boolean;
+  /** zlib level (1-9) of the PodLogs the uplink compresses itself; 1 when not given. */
+  compressionLevel?: number;
   useSystemCas: boolean;
   tokenFile: string;
   /** The token stored in the runtime Secret, mounted (runtime-credentials.ts); undefined: none. */
@@ -107,6 +109,7 @@ export class Uplink {
         address: config.address,
         serverName: config.serverName,
         compression: config.compression,
+        compressionLevel: config.compressionLevel ?? 1,
         initialBackoffMs: config.stream.initialBackoffMs,
         maxBackoffMs: config.stream.maxBackoffMs,
         drainTimeoutMs: config.stream.drainTimeoutMs,

@@ -21,7 +21,7 @@ function logs(container: string, first: number, count: number, text = 'line'): P
   };
 }
 
-const decode = (m: OutMessage) => PodLogsCodec.decode(m.inner);
+const decode = (m: OutMessage) => PodLogsCodec.decode(m.inner!);
 
 test('PodLogs of one container are merged into one message; another container gets its own', () => {
   const out: OutMessage[] = [];
@@ -50,7 +50,7 @@ test('a batch is sealed at the entry limit, the byte limit, and after the linger
   const byBytes = new LogBatcher({ maxEntries: 1000, maxBytes: 3000, lingerMs: 60_000 }, (m) => out.push(m));
   for (let i = 0; i < 20; i++) byBytes.add(logs('app', i * 5 + 1, 5, 'x'.repeat(100)), new Delivery()); // ~11.5 kB of entries
   assert.ok(out.length >= 2, 'sealed by bytes');
-  assert.ok(out.every((m) => m.inner.length <= 3000 + 300));
+  assert.ok(out.every((m) => m.inner!.length <= 3000 + 300));
   out.length = 0;
   const byTime = new LogBatcher({ maxEntries: 1000, maxBytes: 1 << 20, lingerMs: 20 }, (m) => out.push(m));
   byTime.add(logs('app', 1, 3), new Delivery());
@@ -82,7 +82,7 @@ test('no message exceeds the 10 MiB limit: large batches are halved until they f
   batcher.add(logs('app', 1, 24, 'y'.repeat(1 << 20)), delivery); // 24 MiB in one record
   batcher.flushAll();
   assert.ok(out.length >= 3);
-  assert.ok(out.every((m) => m.inner.length <= HARD_LIMIT_BYTES), `sizes ${out.map((m) => m.inner.length).join(', ')}`);
+  assert.ok(out.every((m) => m.inner!.length <= HARD_LIMIT_BYTES), `sizes ${out.map((m) => m.inner!.length).join(', ')}`);
   assert.deepEqual(out.flatMap((m) => decode(m).logEntries.map((e) => e.lineNumber)), Array.from({ length: 24 }, (_, i) => i + 1));
   for (const m of out) settle(m);
   return delivery.promise;
@@ -94,7 +94,7 @@ test('a single entry larger than 10 MiB is cut to fit and says so, rather than b
   batcher.add(logs('app', 1, 1, 'z'.repeat(11 << 20)), new Delivery());
   batcher.flushAll();
   assert.equal(out.length, 1);
-  assert.ok(out[0]!.inner.length <= HARD_LIMIT_BYTES);
+  assert.ok(out[0]!.inner!.length <= HARD_LIMIT_BYTES);
   const entry = decode(out[0]!).logEntries[0]!;
   assert.equal(entry.lineNumber, 1);
   assert.match(entry.errorInfo?.errorMessage ?? '', /message cut from \d+ to \d+ bytes/);

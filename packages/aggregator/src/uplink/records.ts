@@ -132,6 +132,11 @@ export function wrapParts(field: number, parts: readonly Uint8Array[]): { wire: 
   return { wire, inner: wire.subarray(n) };
 }
 
+/** The inner bytes of a stream's request message (a view: its tag and length skipped). */
+export function unwrapRecord(wire: Uint8Array): Uint8Array {
+  return wire.subarray(skipVarint(wire, skipVarint(wire, 0)));
+}
+
 /** Bytes a wrapped record takes beyond its inner bytes (tag and length varints), at most. */
 export const WRAP_OVERHEAD = 8;
 
