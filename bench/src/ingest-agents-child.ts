@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { sealBatch } from '@kestrel/proto/ingest/v1/codec';
 import { frameEntries } from '@kestrel/proto/cloud/v1/log-entries';
+import { encodePositions, type ChunkPositions } from '@kestrel/proto/ingest/v1/positions';
 import type { Batch, LogChunk, LogLine } from '@kestrel/proto/ingest/v1';
 import { IngestClient } from '@kestrel/e2e/harness/ingest-client';
 import { createCorpus, prng } from './log-corpus.js';
@@ -53,7 +54,7 @@ interface RingLine {
 }
 
 interface SimFile {
-  chunkBase: Omit<LogChunk, 'lines' | 'lastLineNumber' | 'entries' | 'entrySizes' | 'entryEndOffsets' | 'entryLineNumbers' | 'entryFlags'>;
+  chunkBase: Omit<LogChunk, 'lines' | 'lastLineNumber' | 'entries' | 'entrySizes' | 'entryFlags' | keyof ChunkPositions>;
   ring: RingLine[];
   next: number;
   offset: number;
@@ -69,13 +70,13 @@ let ackedBatches = 0;
 let draining = false;
 const errors: string[] = [];
 
-const noFramed = { entries: Buffer.alloc(0), entrySizes: [], entryEndOffsets: [], entryLineNumbers: [], entryFlags: [] };
+const noFramed = { entries: Buffer.alloc(0), entrySizes: [], entryFlags: [], ...encodePositions(0, [], []) };
 const legacy = (lines: LogLine[]) => ({ lines, ...noFramed });
 
 /** What the agent's forwarder sends: the lines framed for PodLogs (packages/agent/src/forwarder/index.ts). */
 function framed(lines: LogLine[]) {
   const f = frameEntries(lines.map((l) => ({ timestamp: l.timestamp, message: l.message, level: l.level, lineNumber: l.lineNumber, errorInfo: l.errorInfo })));
-  return { lines: [], entries: Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength), entrySizes: [...f.sizes], entryEndOffsets: lines.map((l) => l.endOffset), entryLineNumbers: [...f.lineNumbers], entryFlags: [] };
+  return { lines: [], entries: Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength), entrySizes: [...f.sizes], ...encodePositions(lines[0]?.offset ?? 0, lines.map((l) => l.endOffset), f.lineNumbers), entryFlags: [] };
 }
 
 class SimAgent {

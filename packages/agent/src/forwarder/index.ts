@@ -19,6 +19,7 @@ import type { AgentMessage, BatchContent, LogChunk } from '@kestrel/proto/ingest
 import { sealBatch } from '@kestrel/proto/ingest/v1/codec';
 import { frameEntries } from '@kestrel/proto/cloud/v1/log-entries';
 import { entryFlags } from '@kestrel/proto/ingest/v1/lines';
+import { encodePositions, type ChunkPositions } from '@kestrel/proto/ingest/v1/positions';
 import type { ChunkOwner, FileChunk, LogSink } from '../sources/cri-logs/types.js';
 import type { PendingFlowWindow } from '../sources/flows/types.js';
 import { Batcher, type BatchLimits, type OpenBatch } from './batcher.js';
@@ -392,7 +393,7 @@ export class Forwarder implements LogSink {
 
 const noOwners = (): OwnerReference[] => [];
 
-function framedLines(lines: OpenBatch['chunks'][number]['lines']): Pick<LogChunk, 'lines' | 'entries' | 'entrySizes' | 'entryEndOffsets' | 'entryLineNumbers' | 'entryFlags'> {
+function framedLines(lines: OpenBatch['chunks'][number]['lines']): Pick<LogChunk, 'lines' | 'entries' | 'entrySizes' | 'entryFlags' | keyof ChunkPositions> {
   const framed = frameEntries(
     lines.map((l) => ({ timestamp: { seconds: l.seconds, nanos: l.nanos }, message: l.message, level: l.level, lineNumber: l.lineNumber, errorInfo: l.errorInfo })),
   );
@@ -401,8 +402,7 @@ function framedLines(lines: OpenBatch['chunks'][number]['lines']): Pick<LogChunk
     lines: [],
     entries: Buffer.from(framed.bytes.buffer, framed.bytes.byteOffset, framed.bytes.byteLength),
     entrySizes: [...framed.sizes],
-    entryEndOffsets: lines.map((l) => l.endOffset),
-    entryLineNumbers: [...framed.lineNumbers],
+    ...encodePositions(lines[0]?.offset ?? 0, lines.map((l) => l.endOffset), framed.lineNumbers),
     // Most lines have no flag: then none is sent.
     entryFlags: flags.some((f) => f !== 0) ? flags : [],
   };

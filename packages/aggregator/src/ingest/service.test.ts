@@ -6,6 +6,7 @@ import { createLogger, createRegistry } from '@kestrel/core';
 import { AgentMessage, BatchContent, Encoding, LogChunk, type AggregatorMessage } from '@kestrel/proto/ingest/v1';
 import { NodeConditionChange, type PodLogs } from '@kestrel/proto/cloud/v1';
 import { frameEntries, unframeEntries } from '@kestrel/proto/cloud/v1/log-entries';
+import { encodePositions } from '@kestrel/proto/ingest/v1/positions';
 import { Metadata, Status, type CallContext } from 'nice-grpc';
 import { ReplayFilter } from '../pipeline/replay-filter.js';
 import { IngestEvents } from './events.js';
@@ -69,7 +70,7 @@ const chunk = (first: number, count: number, legacy = false) => {
   const base = { namespace: 'shop', podName: 'web-1', podUid: 'uid-1', containerName: 'app', file: { device: 1, inode: 2, fingerprint: 3 } };
   if (legacy) return LogChunk.fromPartial({ ...base, lines });
   const framed = frameEntries(lines.map((l) => ({ timestamp: l.timestamp, message: l.message, level: '', lineNumber: l.lineNumber, errorInfo: undefined })));
-  return LogChunk.fromPartial({ ...base, entries: Buffer.from(framed.bytes), entrySizes: [...framed.sizes], entryEndOffsets: lines.map((l) => l.endOffset), entryLineNumbers: [...framed.lineNumbers] });
+  return LogChunk.fromPartial({ ...base, entries: Buffer.from(framed.bytes), entrySizes: [...framed.sizes], ...encodePositions(lines[0]?.offset ?? 0, lines.map((l) => l.endOffset), framed.lineNumbers) });
 };
 
 /** An agent's side of the stream: messages pushed in by the test, open until closed. */

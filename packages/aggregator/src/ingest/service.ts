@@ -18,6 +18,7 @@ import type { AggregatorMessage, AgentMessage, BatchContent, FlowWindow, IngestS
 import { BatchContentError, openBatch } from '@kestrel/proto/ingest/v1/codec';
 import type { NodeConditionChange, PodLogs } from '@kestrel/proto/cloud/v1';
 import { checkFramedEntries, sliceEntries, unframeEntries, type FramedEntries } from '@kestrel/proto/cloud/v1/log-entries';
+import { endOffsetsOf, lineNumbersOf } from '@kestrel/proto/ingest/v1/positions';
 import { ServerError, Status, type CallContext } from 'nice-grpc';
 import { ReplayFilter } from '../pipeline/replay-filter.js';
 import { podLogsHeader, toPodLogs, type PodLogsLimits } from '../pipeline/pod-logs.js';
@@ -272,11 +273,12 @@ export class IngestService implements IngestServiceImplementation {
 
   /** submitChunk for lines the agent framed for PodLogs: the replay filter reads their end offsets, the bytes move as they are. */
   private async submitFramedChunk(agent: AgentView, key: string, chunk: LogChunk, now: Date, signal: AbortSignal, waits: Promise<void>[]): Promise<{ delivered: Promise<void> } | undefined> {
-    const framed: FramedEntries = { bytes: chunk.entries, sizes: chunk.entrySizes, lineNumbers: chunk.entryLineNumbers };
+    const framed: FramedEntries = { bytes: chunk.entries, sizes: chunk.entrySizes, lineNumbers: lineNumbersOf(chunk) };
     const count = framed.sizes.length;
+    const ends = endOffsetsOf(chunk);
     // Lines of a chunk are in file order: the new ones are a suffix.
     let first = 0;
-    while (first < count && !this.replays.isNew(key, chunk.entryEndOffsets[first]!)) first++;
+    while (first < count && !this.replays.isNew(key, ends[first]!)) first++;
     this.events.linesReceived.inc(count);
     if (first > 0) {
       this.events.linesReplayed.inc(first);
@@ -286,7 +288,7 @@ export class IngestService implements IngestServiceImplementation {
     if (first === count && !chunk.streamComplete) return undefined;
     agent.lines += count - first;
     const accepted = await this.sink.submitFramedLogs(podLogsHeader(agent.node, chunk, now), sliceEntries(framed, first), signal);
-    if (first < count) this.replays.advance(key, chunk.entryEndOffsets[count - 1]!);
+    if (first < count) this.replays.advance(key, ends[count - 1]!);
     this.trackUndelivered(key, accepted.delivered);
     return { delivered: accepted.delivered };
   }
@@ -304,9 +306,11 @@ export class IngestService implements IngestServiceImplementation {
 function invalidFraming(content: BatchContent): string | undefined {
   for (const chunk of content.logs) {
     if (chunk.entrySizes.length === 0 && chunk.entries.length === 0) continue;
+    const n = chunk.entrySizes.length;
     const problem =
-      checkFramedEntries({ bytes: chunk.entries, sizes: chunk.entrySizes, lineNumbers: chunk.entryLineNumbers }) ??
-      (chunk.entryEndOffsets.length === chunk.entrySizes.length ? undefined : `${chunk.entrySizes.length} entries but ${chunk.entryEndOffsets.length} end offsets`) ??
+      checkFramedEntries({ bytes: chunk.entries, sizes: chunk.entrySizes }) ??
+      (chunk.entryEndOffsetDeltas.length === n ? undefined : `${n} entries but ${chunk.entryEndOffsetDeltas.length} end offsets`) ??
+      (chunk.entryLineNumberDeltas.length === n ? undefined : `${n} entries but ${chunk.entryLineNumberDeltas.length} line numbers`) ??
       (chunk.entryFlags.length === 0 || chunk.entryFlags.length === chunk.entrySizes.length ? undefined : `${chunk.entrySizes.length} entries but ${chunk.entryFlags.length} flags`);
     if (problem) return `log chunk of ${chunk.namespace}/${chunk.podName}/${chunk.containerName}: ${problem}`;
   }
@@ -318,7 +322,7 @@ function lastFramedTimestamp(chunk: LogChunk): LogChunk['lines'][number]['timest
   const n = chunk.entrySizes.length;
   if (n === 0) return undefined;
   try {
-    return unframeEntries(sliceEntries({ bytes: chunk.entries, sizes: chunk.entrySizes, lineNumbers: chunk.entryLineNumbers }, n - 1))[0]?.timestamp;
+    return unframeEntries(sliceEntries({ bytes: chunk.entries, sizes: chunk.entrySizes, lineNumbers: [] }, n - 1))[0]?.timestamp;
   } catch {
     return undefined; // refused with a clear error when the chunk is submitted
   }

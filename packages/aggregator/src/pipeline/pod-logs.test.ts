@@ -31,9 +31,11 @@ const chunk: LogChunk = {
   ownerReferences: [],
   entries: Buffer.alloc(0),
   entrySizes: [],
-  entryEndOffsets: [],
-  entryLineNumbers: [],
   entryFlags: [],
+  entriesStartOffset: 0,
+  entryEndOffsetDeltas: [],
+  entriesLineBase: 0,
+  entryLineNumberDeltas: [],
 };
 
 test('PodLogs carries pod identity, node, entries, and stream_offset = line number of the last entry', () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LogChunk, type LogLine } from '../gen/kestrel/ingest/v1/ingest.js';
 import { chunkLines, entryFlags } from './chunk-lines.js';
+import { encodePositions } from './entry-positions.js';
 import { frameEntries } from './log-entries.js';
 
 const line = (n: number, extra: Partial<LogLine> = {}): LogLine => ({
@@ -24,12 +25,11 @@ test('a framed chunk reads back as the LogLines it was made of, flags included; 
   const chunk = LogChunk.fromPartial({
     entries: Buffer.from(framed.bytes),
     entrySizes: [...framed.sizes],
-    entryEndOffsets: lines.map((l) => l.endOffset),
-    entryLineNumbers: [...framed.lineNumbers],
+    ...encodePositions(lines[0]!.offset, lines.map((l) => l.endOffset), framed.lineNumbers),
     entryFlags: lines.map(entryFlags),
   });
-  // Start offsets are not sent: each is where the line before ended (the first: 0).
-  assert.deepEqual(chunkLines(LogChunk.decode(LogChunk.encode(chunk).finish())), lines.map((l, i) => ({ ...l, offset: i === 0 ? 0 : l.offset })));
+  // Start offsets after the first are not sent: each is where the line before ended.
+  assert.deepEqual(chunkLines(LogChunk.decode(LogChunk.encode(chunk).finish())), lines);
   const unflagged = LogChunk.fromPartial({ ...chunk, entryFlags: [] });
   assert.deepEqual(chunkLines(unflagged).map((l) => [l.stream, l.parseError, l.truncated]), lines.map(() => ['stdout', false, false]));
   const objects = LogChunk.fromPartial({ lines });

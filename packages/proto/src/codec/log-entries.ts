@@ -66,8 +66,8 @@ export function unframeEntries(framed: FramedEntries): LogEntry[] {
  * length that matches its size, as many line numbers as entries. The entries themselves are not decoded: a bad one
  * is the cloud's to refuse, it cannot hurt the aggregator, which only moves the bytes.
  */
-export function checkFramedEntries(framed: FramedEntries): string | undefined {
-  if (framed.lineNumbers.length !== framed.sizes.length) return `${framed.sizes.length} entry sizes but ${framed.lineNumbers.length} line numbers`;
+export function checkFramedEntries(framed: Pick<FramedEntries, 'bytes' | 'sizes'> & { lineNumbers?: readonly number[] }): string | undefined {
+  if (framed.lineNumbers && framed.lineNumbers.length !== framed.sizes.length) return `${framed.sizes.length} entry sizes but ${framed.lineNumbers.length} line numbers`;
   let at = 0;
   for (let i = 0; i < framed.sizes.length; i++) {
     const size = framed.sizes[i]!;

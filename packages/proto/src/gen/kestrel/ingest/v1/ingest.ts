@@ -199,19 +199,27 @@ export interface LogChunk {
    * cloud.v1.LogEntry). Agents send this instead of `lines`; `lines` stays readable for agents of an older version.
    */
   entries: Uint8Array;
-  /**
-   * Per line in `entries`, in order: its framed size in bytes, where it ends in the file (the replay filter's key)
-   * and its line number.
-   */
+  /** Per line in `entries`, in order: its framed size in bytes. */
   entrySizes: number[];
-  entryEndOffsets: number[];
-  entryLineNumbers: number[];
   /**
    * Per line in `entries` (may be empty when no line has a flag): what the cloud's LogEntry cannot say. Bit 1: the
    * line matched no log format and is raw text (LogLine.parse_error); bit 2: the message was cut to the maximum size
    * (LogLine.truncated); bit 4: it came from stderr.
    */
   entryFlags: number[];
+  /**
+   * Where each line in `entries` ends in the file (the replay filter's key): line i ends at entries_start_offset plus
+   * entry_end_offset_deltas[0..i]; the first line starts at entries_start_offset, every other one where the line
+   * before it ended. A delta is the bytes one line takes in the file (lines are cut far below 4 GiB).
+   */
+  entriesStartOffset: number;
+  entryEndOffsetDeltas: number[];
+  /**
+   * Line numbers the same way: line i's number is entries_line_base plus entry_line_number_deltas[0..i] (a grouped
+   * stack trace counts its lines, so a delta may exceed 1).
+   */
+  entriesLineBase: number;
+  entryLineNumberDeltas: number[];
 }
 
 /** Error details of a message, as the agent found them (a grouped stack trace). */
@@ -1234,9 +1242,11 @@ function createBaseLogChunk(): LogChunk {
     ownerReferences: [],
     entries: new Uint8Array(0),
     entrySizes: [],
-    entryEndOffsets: [],
-    entryLineNumbers: [],
     entryFlags: [],
+    entriesStartOffset: 0,
+    entryEndOffsetDeltas: [],
+    entriesLineBase: 0,
+    entryLineNumberDeltas: [],
   };
 }
 
@@ -1285,23 +1295,29 @@ export const LogChunk: MessageFns<LogChunk> = {
       }
       writer.join();
     }
-    if (message.entryEndOffsets.length !== 0) {
-      writer.uint32(114).fork();
-      for (const v of message.entryEndOffsets) {
-        writer.uint64(v);
-      }
-      writer.join();
-    }
-    if (message.entryLineNumbers.length !== 0) {
-      writer.uint32(122).fork();
-      for (const v of message.entryLineNumbers) {
-        writer.uint64(v);
-      }
-      writer.join();
-    }
     if (message.entryFlags.length !== 0) {
       writer.uint32(130).fork();
       for (const v of message.entryFlags) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.entriesStartOffset !== 0) {
+      writer.uint32(136).uint64(message.entriesStartOffset);
+    }
+    if (message.entryEndOffsetDeltas.length !== 0) {
+      writer.uint32(146).fork();
+      for (const v of message.entryEndOffsetDeltas) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.entriesLineBase !== 0) {
+      writer.uint32(152).uint64(message.entriesLineBase);
+    }
+    if (message.entryLineNumberDeltas.length !== 0) {
+      writer.uint32(162).fork();
+      for (const v of message.entryLineNumberDeltas) {
         writer.uint32(v);
       }
       writer.join();
@@ -1436,42 +1452,6 @@ export const LogChunk: MessageFns<LogChunk> = {
 
             break;
           }
-          case 14: {
-            if (tag === 112) {
-              message.entryEndOffsets.push(longToNumber(reader.uint64()));
-
-              continue;
-            }
-
-            if (tag === 114) {
-              const end2 = reader.uint32() + reader.pos;
-              while (reader.pos < end2) {
-                message.entryEndOffsets.push(longToNumber(reader.uint64()));
-              }
-
-              continue;
-            }
-
-            break;
-          }
-          case 15: {
-            if (tag === 120) {
-              message.entryLineNumbers.push(longToNumber(reader.uint64()));
-
-              continue;
-            }
-
-            if (tag === 122) {
-              const end2 = reader.uint32() + reader.pos;
-              while (reader.pos < end2) {
-                message.entryLineNumbers.push(longToNumber(reader.uint64()));
-              }
-
-              continue;
-            }
-
-            break;
-          }
           case 16: {
             if (tag === 128) {
               message.entryFlags.push(reader.uint32());
@@ -1483,6 +1463,58 @@ export const LogChunk: MessageFns<LogChunk> = {
               const end2 = reader.uint32() + reader.pos;
               while (reader.pos < end2) {
                 message.entryFlags.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.entriesStartOffset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 18: {
+            if (tag === 144) {
+              message.entryEndOffsetDeltas.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 146) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.entryEndOffsetDeltas.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.entriesLineBase = longToNumber(reader.uint64());
+            continue;
+          }
+          case 20: {
+            if (tag === 160) {
+              message.entryLineNumberDeltas.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 162) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.entryLineNumberDeltas.push(reader.uint32());
               }
 
               continue;
@@ -1555,20 +1587,30 @@ export const LogChunk: MessageFns<LogChunk> = {
         : globalThis.Array.isArray(object?.entry_sizes)
         ? object.entry_sizes.map((e: any) => globalThis.Number(e))
         : [],
-      entryEndOffsets: globalThis.Array.isArray(object?.entryEndOffsets)
-        ? object.entryEndOffsets.map((e: any) => globalThis.Number(e))
-        : globalThis.Array.isArray(object?.entry_end_offsets)
-        ? object.entry_end_offsets.map((e: any) => globalThis.Number(e))
-        : [],
-      entryLineNumbers: globalThis.Array.isArray(object?.entryLineNumbers)
-        ? object.entryLineNumbers.map((e: any) => globalThis.Number(e))
-        : globalThis.Array.isArray(object?.entry_line_numbers)
-        ? object.entry_line_numbers.map((e: any) => globalThis.Number(e))
-        : [],
       entryFlags: globalThis.Array.isArray(object?.entryFlags)
         ? object.entryFlags.map((e: any) => globalThis.Number(e))
         : globalThis.Array.isArray(object?.entry_flags)
         ? object.entry_flags.map((e: any) => globalThis.Number(e))
+        : [],
+      entriesStartOffset: isSet(object.entriesStartOffset)
+        ? globalThis.Number(object.entriesStartOffset)
+        : isSet(object.entries_start_offset)
+        ? globalThis.Number(object.entries_start_offset)
+        : 0,
+      entryEndOffsetDeltas: globalThis.Array.isArray(object?.entryEndOffsetDeltas)
+        ? object.entryEndOffsetDeltas.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.entry_end_offset_deltas)
+        ? object.entry_end_offset_deltas.map((e: any) => globalThis.Number(e))
+        : [],
+      entriesLineBase: isSet(object.entriesLineBase)
+        ? globalThis.Number(object.entriesLineBase)
+        : isSet(object.entries_line_base)
+        ? globalThis.Number(object.entries_line_base)
+        : 0,
+      entryLineNumberDeltas: globalThis.Array.isArray(object?.entryLineNumberDeltas)
+        ? object.entryLineNumberDeltas.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.entry_line_number_deltas)
+        ? object.entry_line_number_deltas.map((e: any) => globalThis.Number(e))
         : [],
     };
   },
@@ -1614,14 +1656,20 @@ export const LogChunk: MessageFns<LogChunk> = {
     if (message.entrySizes?.length) {
       obj.entrySizes = message.entrySizes.map((e) => Math.round(e));
     }
-    if (message.entryEndOffsets?.length) {
-      obj.entryEndOffsets = message.entryEndOffsets.map((e) => Math.round(e));
-    }
-    if (message.entryLineNumbers?.length) {
-      obj.entryLineNumbers = message.entryLineNumbers.map((e) => Math.round(e));
-    }
     if (message.entryFlags?.length) {
       obj.entryFlags = message.entryFlags.map((e) => Math.round(e));
+    }
+    if (message.entriesStartOffset !== 0) {
+      obj.entriesStartOffset = Math.round(message.entriesStartOffset);
+    }
+    if (message.entryEndOffsetDeltas?.length) {
+      obj.entryEndOffsetDeltas = message.entryEndOffsetDeltas.map((e) => Math.round(e));
+    }
+    if (message.entriesLineBase !== 0) {
+      obj.entriesLineBase = Math.round(message.entriesLineBase);
+    }
+    if (message.entryLineNumberDeltas?.length) {
+      obj.entryLineNumberDeltas = message.entryLineNumberDeltas.map((e) => Math.round(e));
     }
     return obj;
   },
@@ -1646,9 +1694,11 @@ export const LogChunk: MessageFns<LogChunk> = {
     message.ownerReferences = object.ownerReferences?.map((e) => OwnerReference.fromPartial(e)) || [];
     message.entries = object.entries ?? new Uint8Array(0);
     message.entrySizes = object.entrySizes?.map((e) => e) || [];
-    message.entryEndOffsets = object.entryEndOffsets?.map((e) => e) || [];
-    message.entryLineNumbers = object.entryLineNumbers?.map((e) => e) || [];
     message.entryFlags = object.entryFlags?.map((e) => e) || [];
+    message.entriesStartOffset = object.entriesStartOffset ?? 0;
+    message.entryEndOffsetDeltas = object.entryEndOffsetDeltas?.map((e) => e) || [];
+    message.entriesLineBase = object.entriesLineBase ?? 0;
+    message.entryLineNumberDeltas = object.entryLineNumberDeltas?.map((e) => e) || [];
     return message;
   },
 };
