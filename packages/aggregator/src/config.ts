@@ -15,6 +15,8 @@ export const aggregatorSchema = z.object({
   ingestTlsKeyFile: z.string().min(1, 'expected the path of the ingest server private key'),
   ingestTlsCaFile: z.string().min(1, 'expected the path of the internal CA (it signs agent certificates with agentAuth=certificate)'),
   ingestMaxMessageSize: byteSize().prefault('16MiB'),
+  /** Agents' batches inflated at once over all agents: the others wait compressed (docs/transport.md). */
+  ingestMaxOpenBatches: integer(1, 1024).prefault('8'),
   /**
    * How an agent proves the node it speaks for (docs/transport.md): certificate = a client certificate of the internal
    * CA whose CN is the node name (local runs, tests); token = a projected ServiceAccount token bound to the agent's

@@ -8,10 +8,12 @@ export interface StatusView {
   uptimeSeconds: number;
   uplink: UplinkView;
   agents: AgentView[];
+  /** Agents' batches open (inflated, being submitted) and waiting compressed for a turn, over all agents. */
+  batches: { open: number; waiting: number };
 }
 
 export function statusView(id: string, uplink: Uplink, ingest: IngestService): StatusView {
-  return { aggregator: id, uptimeSeconds: Math.round(process.uptime()), uplink: uplink.view(), agents: ingest.connectedAgents() };
+  return { aggregator: id, uptimeSeconds: Math.round(process.uptime()), uplink: uplink.view(), agents: ingest.connectedAgents(), batches: ingest.openBatches };
 }
 
 export function renderStatus(result: unknown): string {
@@ -24,6 +26,7 @@ export function renderStatus(result: unknown): string {
     '',
     table(u.streams, ['name', 'state', 'carries', 'openedAt', 'queued', 'inWindow', 'windowBytes', 'sent', 'replayed', 'reconnects', 'lastInbound', 'lastError']),
     '',
+    `agents' batches: ${s.batches.open} open, ${s.batches.waiting} waiting for a turn`,
     renderAgents(s.agents),
   ].join('\n');
 }

@@ -8,6 +8,8 @@ export class IngestEvents {
   readonly protocolErrors: Counter<'reason'>;
   readonly refusals: Counter<'reason'>;
   readonly agentsConnected: Gauge;
+  readonly batchesOpen: Gauge;
+  readonly batchesWaiting: Gauge;
   private readonly log: RateLimitedLog;
 
   constructor(registry: Registry, logger: Logger) {
@@ -18,6 +20,8 @@ export class IngestEvents {
     this.protocolErrors = new Counter({ name: 'kestrel_aggregator_ingest_protocol_errors_total', help: 'Agent streams refused or ended for breaking the protocol', labelNames: ['reason'], registers });
     this.refusals = new Counter({ name: 'kestrel_aggregator_ingest_refused_total', help: 'Agent streams refused because the peer did not prove the node it named', labelNames: ['reason'], registers });
     this.agentsConnected = new Gauge({ name: 'kestrel_aggregator_agents_connected', help: 'Agent streams open now', registers });
+    this.batchesOpen = new Gauge({ name: 'kestrel_aggregator_ingest_batches_open', help: 'Agent batches inflated and being submitted now, over all agents (bounded by ingestMaxOpenBatches)', registers });
+    this.batchesWaiting = new Gauge({ name: 'kestrel_aggregator_ingest_batches_waiting', help: 'Agent batches received and waiting, still compressed, for their turn to be opened', registers });
     this.log = new RateLimitedLog(logger);
   }
 

@@ -51,10 +51,10 @@ const metadataIdentity: AgentIdentityCheck = {
   },
 };
 
-function service(sink: IngestSink, registry = createRegistry('t', false)) {
+function service(sink: IngestSink, registry = createRegistry('t', false), maxOpenBatches?: number) {
   const logger = createLogger('test', 'error');
   logger.silent = true;
-  return new IngestService('agg-0', sink, new ReplayFilter(1000), { maxEntries: 1000, maxBytes: 1 << 20, maxBatchContentBytes: 1 << 20 }, metadataIdentity, new IngestEvents(registry, logger), logger);
+  return new IngestService('agg-0', sink, new ReplayFilter(1000), { maxEntries: 1000, maxBytes: 1 << 20, maxBatchContentBytes: 1 << 20, maxOpenBatches }, metadataIdentity, new IngestEvents(registry, logger), logger);
 }
 
 const batch = (sequence: number, logs: LogChunk[], nodeConditions: NodeConditionChange[] = []) => ({
@@ -241,6 +241,64 @@ test('a batch whose content does not decode ends the stream with INVALID_ARGUMEN
   assert.equal(submitted.length, 0);
   assert.match(await registry.metrics(), /kestrel_aggregator_ingest_protocol_errors_total\{reason="undecodable_batch"[^}]*\} 1/);
   agent.close();
+});
+
+test('while the uplink has no room for log lines a batch waits as it came, not inflated, and is opened once there is room', async () => {
+  const { sink, submitted } = fakeUplink();
+  let open!: () => void;
+  const room = new Promise<void>((resolve) => (open = resolve));
+  let waits = 0;
+  const registry = createRegistry('t', false);
+  const agent = agentSide();
+  const responses = service({ ...sink, waitForLogRoom: () => (waits++, room) }, registry).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
+  await responses.next();
+  // Content that cannot inflate: opening it is what fails, so no failure yet means not opened yet.
+  agent.sendRaw(AgentMessage.fromPartial({ message: { $case: 'batch', value: { sequence: 1, encoding: Encoding.ENCODING_GZIP, content: Buffer.from('garbage'), records: 1 } } }));
+  const answer = nextAnswer(responses);
+  await ticks();
+  assert.equal(waits, 1);
+  assert.equal(answer.state.done, false);
+  assert.doesNotMatch(await registry.metrics(), /protocol_errors_total\{reason="undecodable_batch"/);
+  open();
+  await assert.rejects(answer.promise, (err: { code?: number }) => err.code === Status.INVALID_ARGUMENT);
+  assert.equal(submitted.length, 0);
+  assert.match(await registry.metrics(), /kestrel_aggregator_ingest_protocol_errors_total\{reason="undecodable_batch"[^}]*\} 1/);
+  agent.close();
+});
+
+test('batches of all agents are opened a bounded number at a time: the others wait compressed for their turn, first come first served', async () => {
+  const { sink, submitted } = fakeUplink();
+  let open!: () => void;
+  let room: Promise<void> = new Promise<void>((resolve) => (open = resolve));
+  const registry = createRegistry('t', false);
+  const svc = service({ ...sink, waitForLogRoom: () => room }, registry, 1);
+  const a = agentSide('node-a');
+  const b = agentSide('node-b');
+  const fromA = svc.stream(a.requests, a.context)[Symbol.asyncIterator]();
+  const fromB = svc.stream(b.requests, b.context)[Symbol.asyncIterator]();
+  await fromA.next();
+  await fromB.next();
+  a.send(1, [chunk(1, 3)]);
+  await ticks();
+  // node-a's batch holds the one turn (waiting for room); node-b's cannot be opened, so its garbage is not seen yet.
+  b.sendRaw(AgentMessage.fromPartial({ message: { $case: 'batch', value: { sequence: 1, encoding: Encoding.ENCODING_GZIP, content: Buffer.from('garbage'), records: 1 } } }));
+  const answerB = nextAnswer(fromB);
+  await ticks();
+  assert.deepEqual(svc.openBatches, { open: 1, waiting: 1 });
+  assert.match(await registry.metrics(), /kestrel_aggregator_ingest_batches_waiting\{[^}]*\} 1/);
+  assert.equal(answerB.state.done, false);
+  assert.equal(submitted.length, 0);
+  const bRefused = assert.rejects(answerB.promise, (err: { code?: number }) => err.code === Status.INVALID_ARGUMENT);
+  open();
+  await eventually(() => submitted.length === 1);
+  await bRefused;
+  await eventually(() => svc.openBatches.open === 0 && svc.openBatches.waiting === 0);
+  // node-a goes on with its turn free again.
+  room = Promise.resolve();
+  a.send(2, [chunk(4, 3)]);
+  await eventually(() => submitted.length === 2);
+  a.close();
+  b.close();
 });
 
 test('batches keep being submitted while earlier ones wait for delivery', async () => {

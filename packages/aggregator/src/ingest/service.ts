@@ -19,6 +19,7 @@ import { BatchContentError, openBatch } from '@kestrel/proto/ingest/v1/codec';
 import type { NodeConditionChange, PodLogs } from '@kestrel/proto/cloud/v1';
 import { checkFramedEntries, sliceEntries, unframeEntries, type FramedEntries } from '@kestrel/proto/cloud/v1/log-entries';
 import { endOffsetsOf, lineNumbersOf } from '@kestrel/proto/ingest/v1/positions';
+import { OpenGate } from './open-gate.js';
 import { ServerError, Status, type CallContext } from 'nice-grpc';
 import { ReplayFilter } from '../pipeline/replay-filter.js';
 import { podLogsHeader, toPodLogs, type PodLogsLimits } from '../pipeline/pod-logs.js';
@@ -38,11 +39,18 @@ export interface IngestSink {
    * records it went into are written by the uplink. Unset: flows are not handled (counted and acknowledged).
    */
   submitFlowWindow?(node: string, window: FlowWindow, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
+  /**
+   * Resolves once log lines can be taken (the uplink's log queue has room). A batch is inflated only then: waiting
+   * compressed in its call it holds ~1/8 of the memory (an agent's 1 MiB batch is ~120 KB on the wire).
+   */
+  waitForLogRoom?(signal: AbortSignal): Promise<void>;
 }
 
 export interface IngestLimits extends PodLogsLimits {
   /** A batch's content may inflate to at most this many bytes (a zip bomb is refused, not inflated). */
   maxBatchContentBytes: number;
+  /** Batches open (inflated and being submitted) at once over all agents (open-gate.ts); 8 when not given. */
+  maxOpenBatches?: number;
 }
 
 /** Batches of one agent stream submitted and not yet acknowledged, at most (the agent's own bound is smaller). */
@@ -82,7 +90,21 @@ export class IngestService implements IngestServiceImplementation {
     private readonly identity: AgentIdentityCheck,
     private readonly events: IngestEvents,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.gate = new OpenGate(limits.maxOpenBatches ?? 8);
+  }
+
+  private readonly gate: OpenGate;
+
+  /** Batches open now and batches waiting (compressed) for their turn, over all agents. */
+  get openBatches(): { open: number; waiting: number } {
+    return { open: this.gate.open, waiting: this.gate.queued };
+  }
+
+  private gateChanged(): void {
+    this.events.batchesOpen.set(this.gate.open);
+    this.events.batchesWaiting.set(this.gate.queued);
+  }
 
   connectedAgents(): AgentView[] {
     return [...this.agents.values()];
@@ -145,25 +167,38 @@ export class IngestService implements IngestServiceImplementation {
             this.events.protocolError('unexpected_message', peer, `unexpected ${m?.$case ?? 'empty'} message after Hello`);
             throw new ServerError(Status.INVALID_ARGUMENT, 'only Batch messages may follow Hello');
           }
-          let content: BatchContent;
-          try {
-            content = await openBatch(m.value, this.limits.maxBatchContentBytes);
-          } catch (err) {
-            if (!(err instanceof BatchContentError)) throw err;
-            this.events.protocolError('undecodable_batch', peer, err.message);
-            throw new ServerError(Status.INVALID_ARGUMENT, err.message);
-          }
-          // Framed lines are moved as bytes: their framing is checked before anything of the batch is submitted.
-          const invalid = invalidFraming(content);
-          if (invalid) {
-            this.events.protocolError('undecodable_batch', peer, invalid);
-            throw new ServerError(Status.INVALID_ARGUMENT, invalid);
-          }
           while (outstanding >= MAX_PENDING_ACKS) await new Promise<void>((resolve) => (room = resolve));
-          outstanding++;
-          view.unacknowledged++;
-          // An array, not a promise: an async function cannot resolve to a pending promise.
-          const waits = await this.handleBatch(view, content, context.signal);
+          // A batch is opened in its turn (open-gate.ts) and once log lines can be taken: until then it waits as it
+          // came, compressed. Submitted, it has left the agent's memory for the uplink's; the turn passes on.
+          const turn = this.gate.acquire(context.signal);
+          this.gateChanged();
+          const endTurn = await turn;
+          this.gateChanged();
+          let waits: Promise<void>[];
+          try {
+            if (this.sink.waitForLogRoom) await this.sink.waitForLogRoom(context.signal);
+            let content: BatchContent;
+            try {
+              content = await openBatch(m.value, this.limits.maxBatchContentBytes);
+            } catch (err) {
+              if (!(err instanceof BatchContentError)) throw err;
+              this.events.protocolError('undecodable_batch', peer, err.message);
+              throw new ServerError(Status.INVALID_ARGUMENT, err.message);
+            }
+            // Framed lines are moved as bytes: their framing is checked before anything of the batch is submitted.
+            const invalid = invalidFraming(content);
+            if (invalid) {
+              this.events.protocolError('undecodable_batch', peer, invalid);
+              throw new ServerError(Status.INVALID_ARGUMENT, invalid);
+            }
+            outstanding++;
+            view.unacknowledged++;
+            // An array, not a promise: an async function cannot resolve to a pending promise.
+            waits = await this.handleBatch(view, content, context.signal);
+          } finally {
+            endTurn();
+            this.gateChanged();
+          }
           const sequence = m.value.sequence;
           Promise.all(waits).then(
             () => {
