@@ -1,6 +1,7 @@
 // Where a follower's bytes come from: a plain log file (read at any offset, may grow) or a gzip-compressed rotated
 // one (read front to back through zlib, starting at an offset in uncompressed bytes, never grows). Both behind one
 // small interface so the follower does not care.
+import { fstatSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { gzipDeclaredSize } from './fingerprint.js';
@@ -16,6 +17,13 @@ export interface ByteSource {
   close(): Promise<void>;
 }
 
+/**
+ * A plain file, read and stat'ed with synchronous calls on its descriptor. The files are on the node's own disk and
+ * were just written (page cache): such a call takes microseconds, while the same call through libuv's thread pool
+ * cost ~170 us of CPU on a 2-vCPU VM (two thread hand-offs per call), and a busy container's file is read up to a
+ * hundred times a second: that was most of the agent's CPU (docs/BENCHMARKS.md, "Latency"). Fluent Bit reads the
+ * same way in its event loop. The price: a disk that hangs stalls the agent's loop, not only that file's reads.
+ */
 export class PlainSource implements ByteSource {
   readonly compressed = false;
 
@@ -25,12 +33,11 @@ export class PlainSource implements ByteSource {
   ) {}
 
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
-    const { bytesRead } = await this.handle.read(buffer, offset, length, position);
-    return bytesRead;
+    return readSync(this.handle.fd, buffer, offset, length, position);
   }
 
   async stat(): Promise<{ size: number; linked: boolean }> {
-    const st = await this.handle.stat();
+    const st = fstatSync(this.handle.fd);
     return { size: st.size, linked: st.nlink > 0 };
   }
 
