@@ -3,7 +3,7 @@
 // field's items sit anywhere in a message, so a PodLogs for the cloud is its other fields encoded once followed by
 // any run of framed entries: the aggregator slices and concatenates bytes instead of decoding every line into an
 // object and encoding it again (that was a quarter of its CPU, plus the garbage).
-import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { LogEntry } from '../gen/cloud/v1/cloud.js';
 
 /** PodLogs.log_entries: field 5, length-delimited. */
@@ -18,25 +18,113 @@ export interface FramedEntries {
   lineNumbers: readonly number[];
 }
 
-/** Frames entries for a PodLogs message (one writer for all; the sizes are read back from the frames). */
+/**
+ * Frames entries for a PodLogs message: the bytes are those of ts-proto's LogEntry.encode inside a PodLogs (tests
+ * compare them), written straight into one buffer of the exact size. The agent frames every line it reads, and the
+ * generic writer's fork/join per entry (a length known only afterwards, so a copy per entry) and its doubling buffer
+ * were a fifth of the agent's CPU. An entry with error_info (a grouped stack trace: rare) or a timestamp before 1970
+ * is encoded by the generated code and copied in.
+ */
 export function frameEntries(entries: readonly LogEntry[]): FramedEntries {
-  const writer = new BinaryWriter();
-  for (const e of entries) LogEntry.encode(e, writer.uint32(POD_LOGS_ENTRY_TAG).fork()).join();
-  const bytes = writer.finish();
-  const sizes: number[] = new Array(entries.length);
-  let at = 0;
-  for (let i = 0; i < entries.length; i++) {
-    let p = at + 1;
-    let length = 0;
-    for (let shift = 0; ; shift += 7) {
-      const b = bytes[p++]!;
-      length += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) break;
+  const n = entries.length;
+  const sizes = new Array<number>(n);
+  const bodies = new Array<number>(n);
+  const special: (Uint8Array | undefined)[] = new Array(n);
+  // UTF-8 lengths of message and level, measured once.
+  const messageBytes = new Array<number>(n);
+  const levelBytes = new Array<number>(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const e = entries[i]!;
+    let body: number;
+    if (e.errorInfo !== undefined || (e.timestamp !== undefined && (e.timestamp.seconds < 0 || e.timestamp.nanos < 0)) || e.lineNumber < 0) {
+      const bytes = LogEntry.encode(e).finish();
+      special[i] = bytes;
+      body = bytes.length;
+    } else {
+      body = 0;
+      if (e.timestamp !== undefined) {
+        const t = timestampSize(e.timestamp.seconds, e.timestamp.nanos);
+        body += 1 + varintSize(t) + t;
+      }
+      if (e.message !== '') {
+        const m = (messageBytes[i] = Buffer.byteLength(e.message, 'utf8'));
+        body += 1 + varintSize(m) + m;
+      }
+      if (e.level !== '') {
+        const l = (levelBytes[i] = Buffer.byteLength(e.level, 'utf8'));
+        body += 1 + varintSize(l) + l;
+      }
+      if (e.lineNumber !== 0) body += 1 + varintSize(e.lineNumber);
     }
-    sizes[i] = p - at + length;
-    at = p + length;
+    bodies[i] = body;
+    sizes[i] = 1 + varintSize(body) + body;
+    total += sizes[i]!;
   }
-  return { bytes, sizes, lineNumbers: entries.map((e) => e.lineNumber) };
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const e = entries[i]!;
+    out[at++] = POD_LOGS_ENTRY_TAG;
+    at = writeVarint(out, at, bodies[i]!);
+    const bytes = special[i];
+    if (bytes) {
+      out.set(bytes, at);
+      at += bytes.length;
+      continue;
+    }
+    if (e.timestamp !== undefined) {
+      const { seconds, nanos } = e.timestamp;
+      out[at++] = (1 << 3) | 2;
+      at = writeVarint(out, at, timestampSize(seconds, nanos));
+      if (seconds !== 0) {
+        out[at++] = 1 << 3;
+        at = writeVarint(out, at, seconds);
+      }
+      if (nanos !== 0) {
+        out[at++] = 2 << 3;
+        at = writeVarint(out, at, nanos);
+      }
+    }
+    if (e.message !== '') at = writeString(out, at, (2 << 3) | 2, e.message, messageBytes[i]!);
+    if (e.level !== '') at = writeString(out, at, (3 << 3) | 2, e.level, levelBytes[i]!);
+    if (e.lineNumber !== 0) {
+      out[at++] = 4 << 3;
+      at = writeVarint(out, at, e.lineNumber);
+    }
+  }
+  return { bytes: out, sizes, lineNumbers: entries.map((e) => e.lineNumber) };
+}
+
+/** Encoded size of a Timestamp with non-negative fields (a field at its default is not written). */
+function timestampSize(seconds: number, nanos: number): number {
+  return (seconds !== 0 ? 1 + varintSize(seconds) : 0) + (nanos !== 0 ? 1 + varintSize(nanos) : 0);
+}
+
+/** Bytes of a varint for a non-negative integer up to 2^53. */
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 128) {
+    value = Math.floor(value / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(out: Buffer, at: number, value: number): number {
+  while (value >= 128) {
+    out[at++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  out[at++] = value;
+  return at;
+}
+
+/** A string field: tag, UTF-8 length, bytes (lone surrogates become U+FFFD, as the generated writer does). */
+function writeString(out: Buffer, at: number, tag: number, value: string, bytes: number): number {
+  out[at++] = tag;
+  at = writeVarint(out, at, bytes);
+  return at + out.write(value, at, bytes, 'utf8');
 }
 
 /** Entries [from, to) of a framed run, without copying the bytes. */
