@@ -102,6 +102,7 @@ interface Result {
   label: string;
   rawCriBytes: number;
   compression: string;
+  level: number;
   seconds: number;
   wireBytes: number;
   protobufBytes: number;
@@ -109,14 +110,19 @@ interface Result {
   stored: number;
 }
 
-async function runOnce(root: string, label: string, uniqueIds: boolean, compression: 'gzip' | 'none'): Promise<Result> {
+/** The aggregator's settings with nothing set but the required files (placeholders). */
+function defaultsOf() {
+  return aggregatorSchema.parse({ ingestTlsCertFile: '-', ingestTlsKeyFile: '-', ingestTlsCaFile: '-', cloudCertFile: '-', cloudKeyFile: '-', cloudCaFile: '-', cloudTokenFile: '-' });
+}
+
+async function runOnce(root: string, label: string, uniqueIds: boolean, compression: 'gzip' | 'none', level: number): Promise<Result> {
   const generation = generationCost(uniqueIds);
-  const cloudDir = await initCloud(root, `cloud-${label}-${compression}`);
+  const cloudDir = await initCloud(root, `cloud-${label}-${compression}-${level}`);
   const dataDir = path.join(cloudDir, 'data');
   const cloud = new RunningProcess('cloud-dev', programs.cloudDev, ['serve', '--dir', cloudDir, '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--heartbeat-interval', '100ms'], {});
   const listening = await cloud.waitFor((l) => l.message === 'listening');
   const proxy = await TcpProxy.start(String(listening['address']));
-  const defaults = aggregatorSchema.parse({ ingestTlsCertFile: '-', ingestTlsKeyFile: '-', ingestTlsCaFile: '-', cloudCertFile: '-', cloudKeyFile: '-', cloudCaFile: '-', cloudTokenFile: '-' });
+  const defaults = defaultsOf();
   const operator = path.join(cloudDir, 'operator');
   const tls = loadTlsSettings({ certFile: path.join(operator, 'tls.crt'), keyFile: path.join(operator, 'tls.key'), caFile: path.join(operator, 'ca.crt') }, { cert: 'cert', key: 'key', ca: 'ca' });
   const logger = createLogger('bench', 'error');
@@ -125,6 +131,7 @@ async function runOnce(root: string, label: string, uniqueIds: boolean, compress
       address: proxy.address,
       serverName: 'localhost',
       compression: compression === 'gzip',
+      compressionLevel: level,
       useSystemCas: false,
       tokenFile: path.join(operator, 'token'),
       tokenRenewMinFraction: 0.5,
@@ -170,7 +177,7 @@ async function runOnce(root: string, label: string, uniqueIds: boolean, compress
     if (line) stored += ((JSON.parse(line) as { message: { podLogs: { logEntries: unknown[] } } }).message.podLogs.logEntries ?? []).length;
   }
   const cpuSeconds = (cpu.user + cpu.system) / 1e6 - generation.cpuSeconds;
-  return { label, rawCriBytes: generation.rawCriBytes, compression, seconds, wireBytes, protobufBytes, cpuSeconds, stored };
+  return { label, rawCriBytes: generation.rawCriBytes, compression: compression === 'gzip' ? `gzip level ${level}` : compression, level, seconds, wireBytes, protobufBytes, cpuSeconds, stored };
 }
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kestrel-bench-uplink-'));
@@ -182,15 +189,18 @@ try {
   );
   const textGzip = criTextGzipBytes(true);
   process.stdout.write(`for context: gzip -6 of the raw CRI text in 1000-line blocks per container = ${(textGzip / LINES).toFixed(1)} B/line = ${((100 * textGzip) / rawCriBytes).toFixed(1)} % of raw CRI\n`);
-  const runs: [string, boolean, 'gzip' | 'none'][] = [
-    ['production ids', true, 'gzip'],
-    ['production ids', true, 'none'],
-    ['recurring ids (sensitivity)', false, 'gzip'],
+  // The default level (cloudCompressionLevel), and level 9 (the smallest gzip can make it) for comparison.
+  const level = defaultsOf().cloudCompressionLevel;
+  const runs: [string, boolean, 'gzip' | 'none', number][] = [
+    ['production ids', true, 'gzip', level],
+    ['production ids', true, 'gzip', 9],
+    ['production ids', true, 'none', level],
+    ['recurring ids (sensitivity)', false, 'gzip', level],
   ];
   const results: Result[] = [];
-  for (const [label, uniqueIds, compression] of runs) {
+  for (const [label, uniqueIds, compression, runLevel] of runs) {
     global.gc?.();
-    const r = await runOnce(root, label, uniqueIds, compression);
+    const r = await runOnce(root, label, uniqueIds, compression, runLevel);
     results.push(r);
     process.stdout.write(
       `\n[${r.label}, ${r.compression}] ${Math.round(LINES / r.seconds).toLocaleString('en-US')} records/s  ` +

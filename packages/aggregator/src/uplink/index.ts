@@ -31,7 +31,7 @@ export interface UplinkConfig {
   address: string;
   serverName: string | undefined;
   compression: boolean;
-  /** zlib level (1-9) of the PodLogs the uplink compresses itself; 1 when not given. */
+  /** zlib level (1-9) of the PodLogs the uplink compresses itself; 6 (zlib's default) when not given. */
   compressionLevel?: number;
   useSystemCas: boolean;
   tokenFile: string;
@@ -109,7 +109,7 @@ export class Uplink {
         address: config.address,
         serverName: config.serverName,
         compression: config.compression,
-        compressionLevel: config.compressionLevel ?? 1,
+        compressionLevel: config.compressionLevel ?? 6,
         initialBackoffMs: config.stream.initialBackoffMs,
         maxBackoffMs: config.stream.maxBackoffMs,
         drainTimeoutMs: config.stream.drainTimeoutMs,
