@@ -102,14 +102,7 @@ export function encodeRecord(record: UplinkRecord): Uint8Array {
 
 /** A stream's request message: one length-delimited field around the inner bytes. */
 export function wrapRecord(field: number, inner: Uint8Array): Buffer {
-  const tag = (field << 3) | 2;
-  const head = Buffer.alloc(10);
-  let n = writeVarint(head, 0, tag);
-  n = writeVarint(head, n, inner.length);
-  const out = Buffer.allocUnsafe(n + inner.length);
-  head.copy(out, 0, 0, n);
-  out.set(inner, n);
-  return out;
+  return wrapParts(field, [inner]).wire;
 }
 
 /**
