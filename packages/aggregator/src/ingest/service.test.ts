@@ -73,6 +73,17 @@ const chunk = (first: number, count: number, legacy = false) => {
   return LogChunk.fromPartial({ ...base, entries: Buffer.from(framed.bytes), entrySizes: [...framed.sizes], ...encodePositions(lines[0]?.offset ?? 0, lines.map((l) => l.endOffset), framed.lineNumbers) });
 };
 
+/** Uplink room for log lines that comes only when the test opens it. */
+function roomLater(): { room: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const room = new Promise<void>((resolve) => (open = resolve));
+  return { room, open };
+}
+
+/** A batch whose content does not inflate: opening it is what fails. */
+const undecodableBatch = (sequence: number) =>
+  AgentMessage.fromPartial({ message: { $case: 'batch', value: { sequence, encoding: Encoding.ENCODING_GZIP, content: Buffer.from('garbage'), records: 1 } } });
+
 /** An agent's side of the stream: messages pushed in by the test, open until closed. */
 function agentSide(node = 'node-a', proven = node) {
   const queue: AgentMessage[] = [AgentMessage.fromPartial({ message: { $case: 'hello', value: { nodeName: node, agentVersion: 't', instanceId: 'i' } } })];
@@ -236,7 +247,7 @@ test('a batch whose content does not decode ends the stream with INVALID_ARGUMEN
   const agent = agentSide();
   const responses = service(sink, registry).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
   await responses.next();
-  agent.sendRaw(AgentMessage.fromPartial({ message: { $case: 'batch', value: { sequence: 1, encoding: Encoding.ENCODING_GZIP, content: Buffer.from('garbage'), records: 1 } } }));
+  agent.sendRaw(undecodableBatch(1));
   await assert.rejects(responses.next(), (err: { code?: number }) => err.code === Status.INVALID_ARGUMENT);
   assert.equal(submitted.length, 0);
   assert.match(await registry.metrics(), /kestrel_aggregator_ingest_protocol_errors_total\{reason="undecodable_batch"[^}]*\} 1/);
@@ -245,15 +256,14 @@ test('a batch whose content does not decode ends the stream with INVALID_ARGUMEN
 
 test('while the uplink has no room for log lines a batch waits as it came, not inflated, and is opened once there is room', async () => {
   const { sink, submitted } = fakeUplink();
-  let open!: () => void;
-  const room = new Promise<void>((resolve) => (open = resolve));
+  const { room, open } = roomLater();
   let waits = 0;
   const registry = createRegistry('t', false);
   const agent = agentSide();
   const responses = service({ ...sink, waitForLogRoom: () => (waits++, room) }, registry).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
   await responses.next();
   // Content that cannot inflate: opening it is what fails, so no failure yet means not opened yet.
-  agent.sendRaw(AgentMessage.fromPartial({ message: { $case: 'batch', value: { sequence: 1, encoding: Encoding.ENCODING_GZIP, content: Buffer.from('garbage'), records: 1 } } }));
+  agent.sendRaw(undecodableBatch(1));
   const answer = nextAnswer(responses);
   await ticks();
   assert.equal(waits, 1);
@@ -268,8 +278,9 @@ test('while the uplink has no room for log lines a batch waits as it came, not i
 
 test('batches of all agents are opened a bounded number at a time: the others wait compressed for their turn, first come first served', async () => {
   const { sink, submitted } = fakeUplink();
-  let open!: () => void;
-  let room: Promise<void> = new Promise<void>((resolve) => (open = resolve));
+  const later = roomLater();
+  let room = later.room;
+  const open = later.open;
   const registry = createRegistry('t', false);
   const svc = service({ ...sink, waitForLogRoom: () => room }, registry, 1);
   const a = agentSide('node-a');
@@ -281,7 +292,7 @@ test('batches of all agents are opened a bounded number at a time: the others wa
   a.send(1, [chunk(1, 3)]);
   await ticks();
   // node-a's batch holds the one turn (waiting for room); node-b's cannot be opened, so its garbage is not seen yet.
-  b.sendRaw(AgentMessage.fromPartial({ message: { $case: 'batch', value: { sequence: 1, encoding: Encoding.ENCODING_GZIP, content: Buffer.from('garbage'), records: 1 } } }));
+  b.sendRaw(undecodableBatch(1));
   const answerB = nextAnswer(fromB);
   await ticks();
   assert.deepEqual(svc.openBatches, { open: 1, waiting: 1 });

@@ -35,18 +35,17 @@ export function encodePositions(startOffset: number, endOffsets: readonly number
 
 /** Per line: where it ends in the file. */
 export function endOffsetsOf(chunk: ChunkPositions): number[] {
-  const deltas = chunk.entryEndOffsetDeltas;
-  const out = new Array<number>(deltas.length);
-  let at = chunk.entriesStartOffset;
-  for (let i = 0; i < deltas.length; i++) out[i] = at += deltas[i]!;
-  return out;
+  return runningSums(chunk.entriesStartOffset, chunk.entryEndOffsetDeltas);
 }
 
 /** Per line: its line number. */
 export function lineNumbersOf(chunk: ChunkPositions): number[] {
-  const deltas = chunk.entryLineNumberDeltas;
+  return runningSums(chunk.entriesLineBase, chunk.entryLineNumberDeltas);
+}
+
+function runningSums(base: number, deltas: readonly number[]): number[] {
   const out = new Array<number>(deltas.length);
-  let at = chunk.entriesLineBase;
+  let at = base;
   for (let i = 0; i < deltas.length; i++) out[i] = at += deltas[i]!;
   return out;
 }
