@@ -39,11 +39,6 @@ export interface IngestSink {
    * records it went into are written by the uplink. Unset: flows are not handled (counted and acknowledged).
    */
   submitFlowWindow?(node: string, window: FlowWindow, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
-  /**
-   * Resolves once log lines can be taken (the uplink's log queue has room). A batch is inflated only then: waiting
-   * compressed in its call it holds ~1/8 of the memory (an agent's 1 MiB batch is ~120 KB on the wire).
-   */
-  waitForLogRoom?(signal: AbortSignal): Promise<void>;
 }
 
 export interface IngestLimits extends PodLogsLimits {
@@ -168,15 +163,14 @@ export class IngestService implements IngestServiceImplementation {
             throw new ServerError(Status.INVALID_ARGUMENT, 'only Batch messages may follow Hello');
           }
           while (outstanding >= MAX_PENDING_ACKS) await new Promise<void>((resolve) => (room = resolve));
-          // A batch is opened in its turn (open-gate.ts) and once log lines can be taken: until then it waits as it
-          // came, compressed. Submitted, it has left the agent's memory for the uplink's; the turn passes on.
+          // A batch is opened in its turn (open-gate.ts): until then it waits as it came, compressed. It keeps the
+          // turn while it waits for uplink room (its node conditions and flows go first, they do not wait for log
+          // room); submitted, its lines are the uplink's, and the turn passes on.
           const turn = this.gate.acquire(context.signal);
           this.gateChanged();
-          const endTurn = await turn;
-          this.gateChanged();
+          const endTurn = await turn.finally(() => this.gateChanged());
           let waits: Promise<void>[];
           try {
-            if (this.sink.waitForLogRoom) await this.sink.waitForLogRoom(context.signal);
             let content: BatchContent;
             try {
               content = await openBatch(m.value, this.limits.maxBatchContentBytes);
