@@ -283,7 +283,25 @@ test('uplink cut for 60 s under load: backpressure pauses the agent, an aggregat
       // Where the flow stopped (seen twice in full-suite runs, never alone): both sides' own views, in the failure.
       const views = await Promise.allSettled([agentStatus(), adminRequest(second.adminSocket, 'status'), adminRequest(second.adminSocket, 'agents')]);
       const shown = views.map((v) => (v.status === 'fulfilled' ? JSON.stringify(v.value) : String(v.reason)));
-      throw new Error(`${(err as Error).message}; ${missing} lines missing\nagent status: ${shown[0]}\naggregator status: ${shown[1]}\naggregator agents: ${shown[2]}`);
+      // Which lines: per container the missing sequence numbers as ranges, and what the test saw of each deleted file.
+      const gaps: string[] = [];
+      for (const c of containers) {
+        const seqs: number[] = [];
+        for (let seq = 1; seq <= c.written; seq++) if (expected.has(messageFor(c, seq)) && !tail.seen.has(messageFor(c, seq))) seqs.push(seq);
+        const ranges: string[] = [];
+        for (let i = 0; i < seqs.length; i++) {
+          let j = i;
+          while (j + 1 < seqs.length && seqs[j + 1] === seqs[j]! + 1) j++;
+          ranges.push(i === j ? `${seqs[i]}` : `${seqs[i]}-${seqs[j]}`);
+          i = j;
+        }
+        if (ranges.length > 0) gaps.push(`${c.pod}/${c.container}: ${ranges.join(',')}`);
+      }
+      const seen = deletions.map((d) => `${d.file.name} seq ${d.file.from}-${d.file.to} ${d.state} read ${d.readOffset} checkpoint ${d.checkpointOffset}${d.duringCut ? ' (during the cut)' : ''}`);
+      throw new Error(
+        `${(err as Error).message}; ${missing} lines missing: ${gaps.join('; ')}\ndeleted files as the agent showed them just before: ${seen.join('; ')}\n` +
+          `agent status: ${shown[0]}\naggregator status: ${shown[1]}\naggregator agents: ${shown[2]}`,
+      );
     }
     // Nothing queued, in flight or in a replay window any more: no further copy can arrive.
     await until('the agent and the aggregator to have nothing left to send', async () => {
