@@ -356,7 +356,9 @@ export class ContainerLog {
     if (pinned) return pinned;
     for (const t of this.files) {
       if (t.handle || t.lost || seen.has(t) || t.identity.device !== e.device || t.identity.inode !== e.inode) continue;
-      if (t.present && t.listedSize === e.size) return t; // listed unchanged last time: no need to read it
+      // Listed unchanged (same name and size) last time: no need to read it. A file under another name is checked:
+      // a file we no longer hold may have been deleted and its inode given at once to a new file of the same size.
+      if (t.present && t.listedSize === e.size && t.name === e.name) return t;
       const handle = await openFile(path.join(this.dir, e.name));
       if (!handle) return undefined;
       const st = await handle.stat();

@@ -262,6 +262,36 @@ test('a reused inode with other first bytes is another file: the known one is lo
   }
 });
 
+test('a rotated file read and deleted, its inode at once reused by a new file of the same size: the new file is read', async () => {
+  const n = node();
+  const dir = n.container('shop', 'cart', 'app');
+  const live = path.join(dir, '0.log');
+  const first = path.join(dir, '0.log.20240501-120000');
+  fs.writeFileSync(live, lines(1, 10));
+  const sink = new TestSink();
+  const s = await start(n, sink);
+  try {
+    await until('first lines', () => sink.lines().length === 10);
+    fs.renameSync(live, first);
+    fs.writeFileSync(live, lines(11, 20));
+    await until('the rotated file read to its end and listed', () => sink.lines().length === 20 && s.source.files().some((f) => f.path === first && f.state === 'done'));
+    // Between two listings (synchronously, the agent runs in this process): the read rotated file is deleted, the
+    // live one rotated, and the runtime's new file, which takes the freed inode, has the deleted file's size.
+    const { ino, size } = fs.statSync(first);
+    fs.unlinkSync(first);
+    fs.renameSync(live, path.join(dir, '0.log.20240501-120100'));
+    fs.writeFileSync(live, lines(1, 10, 'next'));
+    const reused = fs.statSync(live);
+    assert.equal(reused.ino, ino, 'the file system (ext4 here) gives the new file the inode just freed');
+    assert.equal(reused.size, size);
+    await until('the new file read', () => sink.messages().at(-1) === 'next 10');
+    assert.deepEqual(sink.messages(), [...seq(1, 20), ...seq(1, 10, 'next')]);
+    assert.deepEqual(sink.lines().map((l) => l.lineNumber), seq(1, 30, '').map(Number));
+  } finally {
+    await s.stop();
+  }
+});
+
 test('a container restart: the previous instance is flagged, completes its stream, the new one numbers from 1', async () => {
   const n = node();
   const dir = n.container('shop', 'cart', 'app');
