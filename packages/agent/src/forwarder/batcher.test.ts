@@ -37,3 +37,61 @@ test('a chunk without lines (stream_complete alone, or lines dropped) goes into 
   assert.equal(sealed.length, 1);
   assert.deepEqual(sealed[0]!.chunks.map((c) => [c.lines.length, c.streamComplete, c.resumeOffset]), [[0, true, 300]]);
 });
+
+test('chunks that go on where the same file left off join its chunk in the batch, another file in between or not', () => {
+  const sealed: OpenBatch[] = [];
+  const b = new Batcher({ maxLines: 100, maxBytes: 1 << 20, flushIntervalMs: 1000 }, (x) => sealed.push(x));
+  const a = { commit: () => undefined };
+  const other = { commit: () => undefined };
+  const otherFile = { path: '/p/other.log', file: { device: 1, inode: 9, fingerprint: 4, fingerprintLength: 256 }, owner: other };
+  const first = [line(1), line(2)];
+  b.add(chunk(first, { owner: a }));
+  b.add(chunk([line(1)], otherFile));
+  b.add(chunk([line(3)], { owner: a }));
+  b.add(chunk([line(2)], otherFile));
+  b.add(chunk([line(4), line(5)], { owner: a }));
+  b.seal();
+  b.close();
+  assert.equal(sealed.length, 1);
+  const [joined, second] = sealed[0]!.chunks;
+  assert.equal(sealed[0]!.chunks.length, 2, 'one chunk per file');
+  assert.deepEqual(joined!.lines.map((l) => l.lineNumber), [1, 2, 3, 4, 5]);
+  assert.deepEqual([joined!.resumeOffset, joined!.resumeLine, joined!.bytes], [600, 5, 500], 'it commits where the last piece resumes');
+  assert.deepEqual(second!.lines.map((l) => l.lineNumber), [1, 2]);
+  assert.deepEqual(first.map((l) => l.lineNumber), [1, 2], "the source's lines array is not changed");
+  assert.equal(sealed[0]!.lines, 7);
+});
+
+test('a chunk does not join one it does not continue: a gap, another identity, after the end of the stream or an empty chunk, in the next batch', () => {
+  const sealed: OpenBatch[] = [];
+  const b = new Batcher({ maxLines: 100, maxBytes: 1 << 20, flushIntervalMs: 1000 }, (x) => sealed.push(x));
+  const a = { commit: () => undefined };
+  b.add(chunk([line(1)], { owner: a }));
+  b.add(chunk([line(3)], { owner: a })); // line 2 dropped: a gap
+  b.add(chunk([line(4)], { owner: a, file: { device: 1, inode: 2, fingerprint: 99, fingerprintLength: 256 } })); // identity fixed from more bytes
+  b.add(chunk([], { owner: a, resumeOffset: 600, resumeLine: 5 })); // a resume point alone
+  b.add(chunk([line(6)], { owner: a, streamComplete: true }));
+  b.add(chunk([line(7)], { owner: a }));
+  b.seal();
+  b.add(chunk([line(8)], { owner: a }));
+  b.seal();
+  b.close();
+  assert.deepEqual(
+    sealed.map((s) => s.chunks.map((c) => c.lines.map((l) => l.lineNumber))),
+    [[[1], [3], [4], [], [6], [7]], [[8]]],
+  );
+});
+
+test('a chunk split over batches joins the file chunk already in the open batch with its first piece', () => {
+  const sealed: OpenBatch[] = [];
+  const b = new Batcher({ maxLines: 4, maxBytes: 1 << 20, flushIntervalMs: 1000 }, (x) => sealed.push(x));
+  const a = { commit: () => undefined };
+  b.add(chunk([line(1)], { owner: a }));
+  b.add(chunk([line(2), line(3), line(4), line(5), line(6)], { owner: a, resumeOffset: 700, resumeLine: 6 }));
+  b.seal();
+  b.close();
+  assert.deepEqual(
+    sealed.map((s) => s.chunks.map((c) => [c.lines.map((l) => l.lineNumber), c.resumeOffset])),
+    [[[[1, 2, 3, 4], 500]], [[[5, 6], 700]]],
+  );
+});
