@@ -10,8 +10,8 @@
 //
 // Settings (environment): BENCH_LATENCY_SECONDS (40: seconds of writing), BENCH_LATENCY_RATE (10000 lines/s per
 // node), BENCH_LATENCY_AGENTS (5), BENCH_LATENCY_ADDRESSES ("both": every agent gets both addresses; "alternate":
-// agent i gets aggregator i mod 2 only), BENCH_LATENCY_AGGREGATOR_ENV ("K=V,K=V": extra aggregator settings),
-// BENCH_CLOUD_HTTP2_WINDOW=1 (cloud-dev advertises an 8 MiB HTTP/2 window: http2-window.ts), BENCH_PROFILE=1.
+// agent i gets aggregator i mod 2 only), BENCH_LATENCY_AGGREGATOR_ENV and BENCH_LATENCY_AGENT_ENV ("K=V,K=V":
+// extra settings of the aggregators, of the agents), BENCH_CLOUD_HTTP2_WINDOW=1 (cloud-dev advertises an 8 MiB HTTP/2 window: http2-window.ts), BENCH_PROFILE=1.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,13 +30,18 @@ const RATE = Number(process.env.BENCH_LATENCY_RATE ?? 10_000);
 const AGENTS = Number(process.env.BENCH_LATENCY_AGENTS ?? 5);
 const ADDRESSES = process.env.BENCH_LATENCY_ADDRESSES ?? 'both';
 const HEARTBEAT = '1s';
-/** BENCH_LATENCY_AGGREGATOR_ENV="K=V,K=V": extra aggregator settings (sensitivity runs). */
-const aggregatorEnv = Object.fromEntries(
-  (process.env.BENCH_LATENCY_AGGREGATOR_ENV ?? '')
-    .split(',')
-    .filter(Boolean)
-    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-);
+/** "K=V,K=V" from an environment variable: extra settings of a process (sensitivity runs). */
+const settingsFrom = (name: string): Record<string, string> =>
+  Object.fromEntries(
+    (process.env[name] ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+/** BENCH_LATENCY_AGGREGATOR_ENV="K=V,K=V": extra aggregator settings. */
+const aggregatorEnv = settingsFrom('BENCH_LATENCY_AGGREGATOR_ENV');
+/** BENCH_LATENCY_AGENT_ENV="K=V,K=V": extra agent settings (e.g. KESTREL_AGENT_READ_INTERVAL=0). */
+const agentEnv = settingsFrom('BENCH_LATENCY_AGENT_ENV');
 /** BENCH_PROFILE=1: the first agent and the first aggregator run under node --cpu-prof (slower: latency figures do not count). */
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const TARGET_P99_MS = 1000;
@@ -79,6 +84,8 @@ try {
       KESTREL_AGENT_FLUSH_INTERVAL: '200ms',
       KESTREL_AGENT_BATCH_MAX_LINES: '2000',
       KESTREL_AGENT_BATCH_MAX_SIZE: '1MiB',
+      KESTREL_AGENT_READ_INTERVAL: '50ms',
+      ...agentEnv,
       ...(i === 0 ? profileEnv(name) : {}),
     });
     processes.push(agent);
@@ -95,7 +102,7 @@ try {
     `${AGENTS} agents (${files} container files, ${(files / AGENTS).toFixed(0)} per node), 2 aggregators, cloud-dev (heartbeat ${HEARTBEAT}); ` +
       `addresses: ${ADDRESSES === 'alternate' ? 'one per agent, alternating' : 'both, rendezvous hashing'}; placement: ${[...placement].map(([n, a]) => `${n}->${a}`).join(' ')}`,
   );
-  out(`writing ${fmt(RATE)} lines/s per node for ${SECONDS} s; agent flushInterval 200 ms, batches 2000 lines / 1 MiB; aggregator logsBatchLinger 200 ms, replay window 5 s (defaults)${Object.keys(aggregatorEnv).length ? `; aggregators also ${JSON.stringify(aggregatorEnv)}` : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`);
+  out(`writing ${fmt(RATE)} lines/s per node for ${SECONDS} s; agent readInterval 50 ms, flushInterval 200 ms, batches 2000 lines / 1 MiB; aggregator logsBatchLinger 200 ms, replay window 5 s (defaults)${Object.keys(aggregatorEnv).length ? `; aggregators also ${JSON.stringify(aggregatorEnv)}` : ''}${Object.keys(agentEnv).length ? `; agents also ${JSON.stringify(agentEnv)}` : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`);
 
   const before = processes.map((p) => procStats(p.pid!));
   const m0 = machineCpu();

@@ -182,6 +182,7 @@ async function tail(root: string, expectedLines: number): Promise<void> {
       pollIntervalMs: 10_000,
       fallbackPollIntervalMs: 250,
       readBufferBytes: 256 * 1024,
+      readIntervalMs: 50,
       maxMessageBytes: 256 * 1024,
       readConcurrency: 4,
       checkpointIntervalMs: 500,

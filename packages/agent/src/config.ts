@@ -23,6 +23,8 @@ export const agentSchema = z
     readBufferSize: byteSize().pipe(z.number().min(4096, 'expected at least 4KiB').max(16 * 1024 * 1024, 'expected at most 16MiB')).prefault('256KiB'),
     maxMessageSize: byteSize().pipe(z.number().min(1024, 'expected at least 1KiB').max(16 * 1024 * 1024, 'expected at most 16MiB')).prefault('256KiB'),
     readConcurrency: integer(1, 256).prefault('4'),
+    /** A followed file read to its end is read again no sooner than this after (a busy container's writes read together). */
+    readInterval: duration().prefault('50ms'),
     checkpointInterval: duration().prefault('500ms'),
     maxDeletedFilesHeld: integer(0, 1000).prefault('5'),
     multiline: boolean().prefault('true'),

@@ -14,6 +14,7 @@ import {
   shutdownSignal,
   startAdminServer,
   startHttpServer,
+  tuneGarbageCollection,
 } from '@kestrel/core';
 import { connView, renderConn, renderFiles, renderLosses, renderStatus, statusView } from './admin/views.js';
 import { PREFIX, loadAgentConfig } from './config.js';
@@ -30,6 +31,7 @@ import { NodeSource } from './sources/node/index.js';
 const VERSION = '0.1.0';
 
 async function runAgent(argv: readonly string[]): Promise<void> {
+  tuneGarbageCollection();
   const config = await exitOnConfigError(() => loadAgentConfig(argv));
   const logger = createLogger('kestrel-agent', config.logLevel);
   const registry = createRegistry('kestrel-agent');
@@ -92,6 +94,7 @@ async function runAgent(argv: readonly string[]): Promise<void> {
       pollIntervalMs: config.pollInterval,
       fallbackPollIntervalMs: config.fallbackPollInterval,
       readBufferBytes: config.readBufferSize,
+      readIntervalMs: config.readInterval,
       maxMessageBytes: config.maxMessageSize,
       readConcurrency: config.readConcurrency,
       checkpointIntervalMs: config.checkpointInterval,

@@ -14,6 +14,7 @@ import {
   startAdminServer,
   startHttpServer,
   TlsFileError,
+  tuneGarbageCollection,
   type Logger,
   type TlsMaterial,
 } from '@kestrel/core';
@@ -67,6 +68,7 @@ const setting = (key: string) => settingName(PREFIX, key);
 const INGEST_SHUTDOWN_GRACE_MS = 5000;
 
 async function runAggregator(argv: readonly string[]): Promise<void> {
+  tuneGarbageCollection();
   const config = await exitOnConfigError(() => loadAggregatorConfig(argv));
   // Agent identity (docs/transport.md): tokens are checked with the API server, in the aggregator's namespace.
   const agentNamespace = podNamespace(config.kubernetesNamespace);

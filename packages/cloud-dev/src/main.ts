@@ -2,7 +2,7 @@
 // cloud-dev: a reference Kestrel Cloud for local runs, the demo and e2e tests. `init` makes the credentials,
 // `serve` runs the cloud. Settings come from flags or CLOUD_DEV_* environment variables; a bad one stops the
 // command with one line naming it (exit 2).
-import { exitOnConfigError, loadConfig } from '@kestrel/core';
+import { exitOnConfigError, loadConfig, tuneGarbageCollection } from '@kestrel/core';
 import { runControlCommand } from './control-cli.js';
 import { initConfigSchema, InitRefused, runInit } from './init.js';
 import { ENV_PREFIX, runServe, serveConfigSchema } from './serve.js';
@@ -85,6 +85,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'request':
       return runControlCommand(command, withBareBooleans(rest, ['--revoke-previous', '--enforce-token-expiry']));
     case 'serve': {
+      tuneGarbageCollection(); // as the operator's processes do: under load it holds many Buffers too
       const config = loadConfig(serveConfigSchema, { envPrefix: ENV_PREFIX, argv: withBareBooleans(rest, ['--enforce-token-expiry']) });
       await runServe(config);
       return 0;

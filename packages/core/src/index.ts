@@ -14,3 +14,4 @@ export * from './tls-listener.js';
 export * from './service-account.js';
 export * from './kube-object.js';
 export { followFiles, type FileFollower } from './file-follower.js';
+export { tuneGarbageCollection, GC_FLAGS } from './gc-tuning.js';

@@ -15,6 +15,8 @@ export interface CriLogsConfig {
   /** How often files are looked at when their folder cannot be watched, or they are symlinks (Docker). */
   fallbackPollIntervalMs: number;
   readBufferBytes: number;
+  /** A file read to its end is read again no sooner than this after (its writes meanwhile read together); 0: at once. */
+  readIntervalMs: number;
   maxMessageBytes: number;
   /** Files read at the same time (each with a read buffer): bounds the memory of reading. */
   readConcurrency: number;

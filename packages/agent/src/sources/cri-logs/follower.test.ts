@@ -44,7 +44,7 @@ async function follow(content: string | Buffer, options: Partial<FollowerOptions
   const followed = new File(file, { device: st.dev, inode: st.ino, fingerprint: hashBytes(data.subarray(0, 256)), fingerprintLength: Math.min(256, data.length) });
   const source: ByteSource = options.gzip ? new GzipSource(handle, options.start ?? 0) : new PlainSource(handle, true);
   const chunks: FileChunk[] = [];
-  const opts: FollowerOptions = { readBufferBytes: options.readBufferBytes ?? 64, maxMessageBytes: options.maxMessageBytes ?? 1024, stackTraces: null };
+  const opts: FollowerOptions = { readBufferBytes: options.readBufferBytes ?? 64, maxMessageBytes: options.maxMessageBytes ?? 1024, stackTraces: null, readIntervalMs: options.readIntervalMs ?? 0 };
   const counts = { lines: 0, bytes: 0, parseErrors: 0, truncated: [] as number[] };
   const follower = new FileFollower(
     followed,
@@ -88,6 +88,24 @@ test('reads what is there in bounded reads, then what is appended once woken', a
   assert.deepEqual(f.lines().map((l) => [l.message, l.lineNumber]), [['one', 1], ['two', 2], ['three', 3]]);
   assert.equal(f.counts.lines, 3);
   assert.equal(f.counts.bytes, fs.statSync(f.file).size);
+});
+
+test('writes soon after the follower caught up are read together once its read interval has passed; with no interval, each at once', async () => {
+  for (const readIntervalMs of [0, 400]) {
+    const f = await follow(`${TS} stdout F one\n`, { readIntervalMs, readBufferBytes: 4096 });
+    await until(() => f.lines().length === 1);
+    await new Promise((r) => setTimeout(r, 20)); // it waits for a wake now
+    fs.appendFileSync(f.file, `${TS} stdout F two\n`);
+    f.follower.wake();
+    await new Promise((r) => setTimeout(r, 50)); // time enough to read "two" on its own, unless it waits out the interval
+    fs.appendFileSync(f.file, `${TS} stdout F three\n`);
+    f.follower.wake();
+    await until(() => f.lines().length === 3);
+    f.stop();
+    await f.done;
+    const byChunk = f.chunks.filter((c) => c.lines.length > 0).map((c) => c.lines.map((l) => l.message));
+    assert.deepEqual(byChunk, readIntervalMs === 0 ? [['one'], ['two'], ['three']] : [['one'], ['two', 'three']], `read interval ${readIntervalMs} ms`);
+  }
 });
 
 test('a file that has ended is read once more after the end is known, then finished', async () => {

@@ -75,6 +75,7 @@ export class CriLogSource {
     this.checkpoints = new CheckpointStore(config.stateDir, events, config.checkpointIntervalMs);
     const follower: FollowerOptions = {
       readBufferBytes: config.readBufferBytes,
+      readIntervalMs: config.readIntervalMs,
       maxMessageBytes: config.maxMessageBytes,
       stackTraces: config.multiline.enabled ? { maxLines: config.multiline.maxLines, maxBytes: config.multiline.maxBytes, maxGapMs: config.multiline.maxGapMs } : null,
     };

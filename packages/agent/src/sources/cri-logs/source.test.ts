@@ -99,6 +99,7 @@ function config(n: Node, overrides: Partial<CriLogsConfig> = {}): CriLogsConfig 
     pollIntervalMs: 100,
     fallbackPollIntervalMs: 100,
     readBufferBytes: 4096,
+    readIntervalMs: 50,
     maxMessageBytes: 16 * 1024,
     readConcurrency: 2,
     checkpointIntervalMs: 20,
