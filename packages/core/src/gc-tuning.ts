@@ -12,7 +12,12 @@ import v8 from 'node:v8';
 
 export const GC_FLAGS = ['--incremental-marking-soft-trigger=80', '--incremental-marking-hard-trigger=95'] as const;
 
-/** Sets the flags (read by V8 at each decision, so setting them while running takes effect). Idempotent. */
-export function tuneGarbageCollection(): void {
+/**
+ * Sets the flags (read by V8 at each decision, so setting them while running takes effect). Idempotent.
+ * KESTREL_GC_TUNING=off leaves V8's defaults (comparisons; a Node.js upgrade that changes these heuristics).
+ */
+export function tuneGarbageCollection(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env['KESTREL_GC_TUNING'] === 'off') return false;
   for (const flag of GC_FLAGS) v8.setFlagsFromString(flag);
+  return true;
 }
