@@ -7,8 +7,9 @@ import { startCloudDev } from '@kestrel/e2e/harness/system';
 
 export const cloudHttp2Window = process.env.BENCH_CLOUD_HTTP2_WINDOW === '1';
 
-export async function startBenchCloud(workDir: string, heartbeatInterval: string): Promise<{ cloud: RunningProcess; cloudDir: string; dataDir: string; address: string }> {
-  if (!cloudHttp2Window) return startCloudDev(workDir, heartbeatInterval);
+/** env: extra environment of cloud-dev (e.g. NODE_OPTIONS for a CPU profile). */
+export async function startBenchCloud(workDir: string, heartbeatInterval: string, env: Record<string, string> = {}): Promise<{ cloud: RunningProcess; cloudDir: string; dataDir: string; address: string }> {
+  if (!cloudHttp2Window) return startCloudDev(workDir, heartbeatInterval, env);
   const cloudDir = path.join(workDir, 'cloud');
   const dataDir = path.join(workDir, 'cloud-data');
   const init = await runToEnd(programs.cloudDev, ['init', cloudDir, '--tenant', 'e2e-tenant', '--cluster-name', 'e2e']);

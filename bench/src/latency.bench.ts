@@ -42,7 +42,7 @@ const settingsFrom = (name: string): Record<string, string> =>
 const aggregatorEnv = settingsFrom('BENCH_LATENCY_AGGREGATOR_ENV');
 /** BENCH_LATENCY_AGENT_ENV="K=V,K=V": extra agent settings (e.g. KESTREL_AGENT_READ_INTERVAL=0). */
 const agentEnv = settingsFrom('BENCH_LATENCY_AGENT_ENV');
-/** BENCH_PROFILE=1: the first agent and the first aggregator run under node --cpu-prof (slower: latency figures do not count). */
+/** BENCH_PROFILE=1: the first agent, the first aggregator and cloud-dev run under node --cpu-prof (slower: latency figures do not count). */
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const TARGET_P99_MS = 1000;
 /** Also shown: the figures for lines written after this many seconds (a start-up transient is excluded). */
@@ -60,7 +60,7 @@ const pki = createInternalPki(path.join(workDir, 'pki'));
 const processes: RunningProcess[] = [];
 let exitCode = 0;
 try {
-  const { cloud, cloudDir, dataDir, address } = await startBenchCloud(workDir, HEARTBEAT);
+  const { cloud, cloudDir, dataDir, address } = await startBenchCloud(workDir, HEARTBEAT, profileEnv('cloud-dev'));
   processes.push(cloud);
   const aggregators = [];
   for (let i = 0; i < 2; i++) {
@@ -216,7 +216,7 @@ try {
   for (const p of [...processes].reverse()) await p.stop(15_000);
 }
 if (PROFILE) {
-  for (const name of ['lat-node-0', 'aggregator-0']) {
+  for (const name of ['lat-node-0', 'aggregator-0', 'cloud-dev']) {
     const dir = path.join(workDir, `profile-${name}`);
     for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
       const kept = path.join(os.tmpdir(), `kestrel-latency-${name}-${Date.now()}.cpuprofile`);

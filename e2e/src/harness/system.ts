@@ -70,12 +70,12 @@ const addressOf = (line: Record<string, unknown>, key: string): string => {
   return value;
 };
 
-export async function startCloudDev(workDir: string, heartbeatInterval = '30s'): Promise<{ cloud: RunningProcess; cloudDir: string; dataDir: string; address: string }> {
+export async function startCloudDev(workDir: string, heartbeatInterval = '30s', env: Record<string, string> = {}): Promise<{ cloud: RunningProcess; cloudDir: string; dataDir: string; address: string }> {
   const cloudDir = path.join(workDir, 'cloud');
   const dataDir = path.join(workDir, 'cloud-data');
   const init = await runToEnd(programs.cloudDev, ['init', cloudDir, '--tenant', 'e2e-tenant', '--cluster-name', 'e2e']);
   if (init.code !== 0) throw new Error(`cloud-dev init failed: ${init.stderr}`);
-  const cloud = new RunningProcess('cloud-dev', programs.cloudDev, ['serve', '--dir', cloudDir, '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--heartbeat-interval', heartbeatInterval], {}, path.join(workDir, 'cloud-dev.log'));
+  const cloud = new RunningProcess('cloud-dev', programs.cloudDev, ['serve', '--dir', cloudDir, '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--heartbeat-interval', heartbeatInterval], env, path.join(workDir, 'cloud-dev.log'));
   const listening = await cloud.waitFor((l) => l.message === 'listening' || l.msg === 'listening');
   return { cloud, cloudDir, dataDir, address: addressOf(listening, 'address') };
 }

@@ -28,3 +28,29 @@ test('timestamps print with 0, 3, 6 or 9 fraction digits', () => {
   assert.equal(formatTimestamp(0, 100_000), '1970-01-01T00:00:00.000100Z');
   assert.equal(formatTimestamp(0, 1), '1970-01-01T00:00:00.000000001Z');
 });
+
+test('timestamps of different seconds one after another each print their own second', () => {
+  assert.deepEqual(
+    [formatTimestamp(0, 0), formatTimestamp(86_400, 5), formatTimestamp(86_400, 0), formatTimestamp(0, 1_000_000)],
+    ['1970-01-01T00:00:00Z', '1970-01-02T00:00:00.000000005Z', '1970-01-02T00:00:00Z', '1970-01-01T00:00:00.001Z'],
+  );
+});
+
+test('log entries keep their timestamps next to error details, and entries without one stay without', () => {
+  const request: StreamLogsRequest = StreamLogsRequest.fromPartial({
+    request: {
+      $case: 'podLogs',
+      value: {
+        podName: 'p',
+        logEntries: [
+          { message: 'boom', timestamp: { seconds: 1714564800, nanos: 7 }, lineNumber: 1, errorInfo: { errorType: 'Panic', errorMessage: 'x' } },
+          { message: 'no time', lineNumber: 2 },
+        ],
+      },
+    },
+  });
+  const json = toStoredJson(StreamLogsRequest, request) as { podLogs: { logEntries: { timestamp?: string; errorInfo?: { errorType: string } }[] } };
+  assert.equal(json.podLogs.logEntries[0]!.timestamp, '2024-05-01T12:00:00.000000007Z');
+  assert.equal(json.podLogs.logEntries[0]!.errorInfo!.errorType, 'Panic');
+  assert.equal(json.podLogs.logEntries[1]!.timestamp, undefined);
+});
