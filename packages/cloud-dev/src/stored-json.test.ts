@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { StreamLogsRequest } from '@kestrel/proto/cloud/v1';
-import { formatTimestamp, toStoredJson } from './stored-json.js';
+import { LogEntry, StreamLogsRequest } from '@kestrel/proto/cloud/v1';
+import { formatTimestamp, LOG_ENTRY_FIELDS, logEntryJson, toStoredJson } from './stored-json.js';
 
 test('stored JSON keeps log timestamps to the nanosecond, inside oneofs and repeated fields', () => {
   const request: StreamLogsRequest = StreamLogsRequest.fromPartial({
@@ -53,4 +53,32 @@ test('log entries keep their timestamps next to error details, and entries witho
   assert.equal(json.podLogs.logEntries[0]!.timestamp, '2024-05-01T12:00:00.000000007Z');
   assert.equal(json.podLogs.logEntries[0]!.errorInfo!.errorType, 'Panic');
   assert.equal(json.podLogs.logEntries[1]!.timestamp, undefined);
+});
+
+test('a log entry stores as the generated LogEntry.toJSON gives it, timestamps to the nanosecond, and every field is covered', () => {
+  const full: LogEntry = { timestamp: { seconds: 1714564800, nanos: 123_456_789 }, message: 'm', level: 'ERROR', lineNumber: 42, errorInfo: { errorType: 'Panic', stackTrace: 'at x', errorMessage: 'boom', exitCode: 2 } };
+  assert.deepEqual([...LOG_ENTRY_FIELDS].sort(), Object.keys(LogEntry.fromPartial({})).sort(), 'a field added to LogEntry must be written by logEntryJson too');
+  assert.deepEqual(Object.keys(full).sort(), Object.keys(LogEntry.fromPartial({})).sort());
+  const generic = LogEntry.toJSON(full) as Record<string, unknown>;
+  generic['timestamp'] = '2024-05-01T12:00:00.123456789Z';
+  assert.deepEqual(logEntryJson(full), generic);
+  assert.deepEqual(logEntryJson(LogEntry.fromPartial({})), LogEntry.toJSON(LogEntry.fromPartial({})), 'default values left out alike');
+});
+
+test('a whole PodLogs request stores as the generic path does', () => {
+  const request = StreamLogsRequest.fromPartial({
+    request: {
+      $case: 'podLogs',
+      value: {
+        podName: 'p',
+        namespace: 'n',
+        collectionTimestamp: { seconds: 1714564800, nanos: 5 },
+        logEntries: [{ message: 'a', timestamp: { seconds: 1714564800, nanos: 1 }, lineNumber: 1 }, { message: 'b', lineNumber: 2 }],
+      },
+    },
+  });
+  const expected = StreamLogsRequest.toJSON(request) as { podLogs: { collectionTimestamp: string; logEntries: { timestamp?: string }[] } };
+  expected.podLogs.collectionTimestamp = '2024-05-01T12:00:00.000000005Z';
+  expected.podLogs.logEntries[0]!.timestamp = '2024-05-01T12:00:00.000000001Z';
+  assert.deepEqual(toStoredJson(StreamLogsRequest, request), expected);
 });

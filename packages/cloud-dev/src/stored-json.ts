@@ -5,15 +5,41 @@
 // and put back every timestamp from the decoded message, walking both side by side (oneofs are {$case, value} in
 // the message and {case: value} in the JSON).
 
+import { LogErrorInfo, type LogEntry, type PodLogs } from '@kestrel/proto/cloud/v1';
+
 interface JsonCodec<T> {
   toJSON(message: T): unknown;
 }
 
 export function toStoredJson<T>(type: JsonCodec<T>, message: T): Record<string, unknown> {
+  const oneof = (message as { request?: { $case: string; value: unknown } }).request;
+  if (oneof?.$case === 'podLogs') {
+    // PodLogs, the bulk of what is stored: the header the generic way, the entries directly (logEntryJson).
+    const logs = oneof.value as PodLogs;
+    const header = { ...message, request: { $case: 'podLogs', value: { ...logs, logEntries: [] } } } as T;
+    const json = type.toJSON(header) as { podLogs: Record<string, unknown> };
+    restoreTimestamps(header, json);
+    if (logs.logEntries.length > 0) json.podLogs['logEntries'] = logs.logEntries.map(logEntryJson);
+    return json;
+  }
   const json = type.toJSON(message) as Record<string, unknown>;
   restoreTimestamps(message, json);
   return json;
 }
+
+/** What LogEntry.toJSON gives (default values left out), with the timestamp to the nanosecond. */
+export function logEntryJson(entry: LogEntry): Record<string, unknown> {
+  const obj: Record<string, unknown> = {};
+  if (entry.timestamp !== undefined) obj['timestamp'] = formatTimestamp(entry.timestamp.seconds, entry.timestamp.nanos);
+  if (entry.message !== '') obj['message'] = entry.message;
+  if (entry.level !== '') obj['level'] = entry.level;
+  if (entry.lineNumber !== 0) obj['lineNumber'] = Math.round(entry.lineNumber);
+  if (entry.errorInfo !== undefined) obj['errorInfo'] = LogErrorInfo.toJSON(entry.errorInfo);
+  return obj;
+}
+
+/** The LogEntry fields logEntryJson writes (a test compares them with the generated type's). */
+export const LOG_ENTRY_FIELDS = ['timestamp', 'message', 'level', 'lineNumber', 'errorInfo'] as const;
 
 function isTimestamp(v: unknown): v is { seconds: number; nanos: number } {
   if (typeof v !== 'object' || v === null) return false;
