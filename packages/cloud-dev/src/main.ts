@@ -85,7 +85,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'request':
       return runControlCommand(command, withBareBooleans(rest, ['--revoke-previous', '--enforce-token-expiry']));
     case 'serve': {
-      tuneGarbageCollection(); // as the operator's processes do: under load it holds many Buffers too
+      tuneGarbageCollection(); // as the operator's processes do (packages/core/src/gc-tuning.ts)
       const config = loadConfig(serveConfigSchema, { envPrefix: ENV_PREFIX, argv: withBareBooleans(rest, ['--enforce-token-expiry']) });
       await runServe(config);
       return 0;

@@ -1,4 +1,4 @@
-// V8's trigger for full garbage collections, tuned for long-running services that hold many Buffers.
+// V8's trigger for full garbage collections, tuned for long-running services whose heap is mostly loaded code.
 //
 // By default V8 starts marking the old generation as soon as the room left below its limit is smaller than the
 // young generation's capacity (tens of MiB on a machine with a large heap limit). After each collection the
@@ -7,7 +7,7 @@
 // of the process's CPU (`--trace-gc --trace-incremental-marking`: "Start (task)" with 40 MiB of room left).
 // With percentage triggers V8 starts marking once that share of the room since the last collection is used
 // (soft: in a task; hard: at once), so collections follow what is actually allocated. Measured in
-// docs/BENCHMARKS.md ("Garbage collection").
+// docs/BENCHMARKS.md ("Latency: write to cloud", session 6; in the ingest bench they change nothing measurable).
 import v8 from 'node:v8';
 
 export const GC_FLAGS = ['--incremental-marking-soft-trigger=80', '--incremental-marking-hard-trigger=95'] as const;
