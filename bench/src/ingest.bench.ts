@@ -21,6 +21,7 @@ import { adminRequest } from '@kestrel/core';
 import { readCloudSummary } from '@kestrel/e2e/harness/delivery-check';
 import { createInternalPki, startAggregator } from '@kestrel/e2e/harness/system';
 import { cloudHttp2Window, startBenchCloud } from './cloud.js';
+import { settingsFrom } from './settings-env.js';
 import type { ChildConfig, ChildMessage } from './ingest-agents-child.js';
 import { printProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
 import { describeMachine, machineCpu, procStats, StoredEntryCounter } from './proc-stats.js';
@@ -37,12 +38,7 @@ const DRAIN_STALL_MS = 60_000;
 const HEARTBEAT = '1s';
 const TARGET_CPU_PER_M = 3;
 const TARGET_PEAK_RSS_MIB = 256;
-const extraEnv = Object.fromEntries(
-  (process.env.BENCH_INGEST_AGGREGATOR_ENV ?? '')
-    .split(',')
-    .filter(Boolean)
-    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-);
+const extraEnv = settingsFrom('BENCH_INGEST_AGGREGATOR_ENV');
 
 const out = (line: string) => process.stdout.write(line + '\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -21,6 +21,7 @@ import { createContainers, type SimulatedContainer } from '@kestrel/e2e/harness/
 import type { RunningProcess } from '@kestrel/e2e/harness/process';
 import { createInternalPki, startAgent, startAggregator } from '@kestrel/e2e/harness/system';
 import { cloudHttp2Window, startBenchCloud } from './cloud.js';
+import { settingsFrom } from './settings-env.js';
 import type { WriterConfig, WriterResult } from './latency-writer-child.js';
 import { printProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
 import { describeMachine, machineCpu, procStats, StoredEntryCounter } from './proc-stats.js';
@@ -30,14 +31,6 @@ const RATE = Number(process.env.BENCH_LATENCY_RATE ?? 10_000);
 const AGENTS = Number(process.env.BENCH_LATENCY_AGENTS ?? 5);
 const ADDRESSES = process.env.BENCH_LATENCY_ADDRESSES ?? 'both';
 const HEARTBEAT = '1s';
-/** "K=V,K=V" from an environment variable: extra settings of a process (sensitivity runs). */
-const settingsFrom = (name: string): Record<string, string> =>
-  Object.fromEntries(
-    (process.env[name] ?? '')
-      .split(',')
-      .filter(Boolean)
-      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-  );
 /** BENCH_LATENCY_AGGREGATOR_ENV="K=V,K=V": extra aggregator settings. */
 const aggregatorEnv = settingsFrom('BENCH_LATENCY_AGGREGATOR_ENV');
 /** BENCH_LATENCY_AGENT_ENV="K=V,K=V": extra agent settings (e.g. KESTREL_AGENT_READ_INTERVAL=0). */

@@ -80,9 +80,7 @@ function restoreTimestamps(source: unknown, json: unknown): void {
   for (const key in from) {
     const value = from[key];
     if (typeof value !== 'object' || value === null) continue; // a scalar holds no timestamp
-    if (key === 'logEntries' && Array.isArray(value) && Array.isArray(target[key])) {
-      restoreEntryTimestamps(value, target[key] as unknown[]);
-    } else if ('$case' in value && 'value' in value) {
+    if ('$case' in value && 'value' in value) {
       const name = String((value as { $case: unknown }).$case);
       const inner = (value as { value: unknown }).value;
       if (isTimestamp(inner) && typeof target[name] === 'string') target[name] = formatTimestamp(inner.seconds, inner.nanos);
@@ -91,24 +89,6 @@ function restoreTimestamps(source: unknown, json: unknown): void {
       target[key] = formatTimestamp(value.seconds, value.nanos);
     } else {
       restoreTimestamps(value, target[key]);
-    }
-  }
-}
-
-/**
- * PodLogs.log_entries, the bulk of what cloud-dev stores: each entry's own timestamp directly (no generic walk of
- * a thousand entries), anything else an entry holds as objects the generic way.
- */
-function restoreEntryTimestamps(entries: unknown[], json: unknown[]): void {
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i] as Record<string, unknown> | null;
-    const target = json[i] as Record<string, unknown> | undefined;
-    if (typeof entry !== 'object' || entry === null || typeof target !== 'object' || target === null) continue;
-    for (const key in entry) {
-      const value = entry[key];
-      if (typeof value !== 'object' || value === null) continue;
-      if (key === 'timestamp' && isTimestamp(value) && typeof target[key] === 'string') target[key] = formatTimestamp(value.seconds, value.nanos);
-      else restoreTimestamps(value, target[key]);
     }
   }
 }
