@@ -54,7 +54,7 @@ interface RingLine {
 }
 
 interface SimFile {
-  chunkBase: Omit<LogChunk, 'lines' | 'lastLineNumber' | 'entries' | 'entrySizes' | 'entryFlags' | keyof ChunkPositions>;
+  chunkBase: Omit<LogChunk, 'lines' | 'lastLineNumber' | 'entries' | 'entrySizes' | 'entryFlags' | 'entriesDeflated' | 'entriesCrc32' | keyof ChunkPositions>;
   ring: RingLine[];
   next: number;
   offset: number;
@@ -70,13 +70,13 @@ let ackedBatches = 0;
 let draining = false;
 const errors: string[] = [];
 
-const noFramed = { entries: Buffer.alloc(0), entrySizes: [], entryFlags: [], ...encodePositions(0, [], []) };
+const noFramed = { entries: Buffer.alloc(0), entrySizes: [], entryFlags: [], ...encodePositions(0, [], []), entriesDeflated: new Uint8Array(0), entriesCrc32: 0 };
 const legacy = (lines: LogLine[]) => ({ lines, ...noFramed });
 
 /** What the agent's forwarder sends: the lines framed for PodLogs (packages/agent/src/forwarder/index.ts). */
 function framed(lines: LogLine[]) {
   const f = frameEntries(lines.map((l) => ({ timestamp: l.timestamp, message: l.message, level: l.level, lineNumber: l.lineNumber, errorInfo: l.errorInfo })));
-  return { lines: [], entries: Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength), entrySizes: [...f.sizes], ...encodePositions(lines[0]?.offset ?? 0, lines.map((l) => l.endOffset), f.lineNumbers), entryFlags: [] };
+  return { lines: [], entries: Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength), entrySizes: [...f.sizes], ...encodePositions(lines[0]?.offset ?? 0, lines.map((l) => l.endOffset), f.lineNumbers), entryFlags: [], entriesDeflated: new Uint8Array(0), entriesCrc32: 0 };
 }
 
 class SimAgent {

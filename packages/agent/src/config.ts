@@ -64,6 +64,8 @@ export const agentSchema = z
     maxInFlightBatches: integer(1, 100_000).prefault('1024'),
     maxInFlightBytes: byteSize().prefault('32MiB'),
     compression: boolean().prefault('true'),
+    /** zlib level of the log entries' segments: the aggregator passes them to the cloud as they are (docs/transport.md). */
+    compressionLevel: integer(1, 9).prefault('6'),
     ...nodeSourceSettings,
     ...flowSourceSettings,
     httpListen: hostPort().prefault('0.0.0.0:9102'),

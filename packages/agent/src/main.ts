@@ -74,6 +74,7 @@ async function runAgent(argv: readonly string[]): Promise<void> {
       maxInFlightBytes: config.maxInFlightBytes,
       ownersOf: (podUid) => ownersOf(podUid),
       compression: config.compression,
+      compressionLevel: config.compressionLevel,
       maxLines: config.batchMaxLines,
       maxBytes: config.batchMaxSize,
       flushIntervalMs: config.flushInterval,

@@ -45,7 +45,10 @@ export const aggregatorSchema = z.object({
   cloudUseSystemCas: boolean().prefault('true'),
   /** gRPC message compression towards the cloud (used only when the cloud accepts it). */
   cloudCompression: z.enum(['gzip', 'none'], { message: 'expected gzip or none' }).prefault('gzip'),
-  /** zlib level of log messages towards the cloud (1 fastest, 9 smallest; docs/uplink.md, "Compression"). */
+  /**
+   * zlib level of log lines that reach the aggregator uncompressed (1 fastest, 9 smallest; docs/uplink.md,
+   * "Compression"); agents compress their lines themselves (their compressionLevel), and those go on as they are.
+   */
   cloudCompressionLevel: integer(1, 9).prefault('6'),
   /** Renew the token at a random point between these percentages of its lifetime (iat to exp). */
   cloudTokenRenewMinPercent: integer(1, 95).prefault('50'),

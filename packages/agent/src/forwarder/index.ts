@@ -37,6 +37,8 @@ export interface ForwarderConfig extends BatchLimits {
   maxInFlightBatches: number;
   maxInFlightBytes: number;
   compression: boolean;
+  /** zlib level of log entries' segments (sealBatch); zlib's default when not given. */
+  compressionLevel?: number;
   /** Node condition changes waiting for a batch, at most (the oldest is dropped and counted beyond). */
   maxPendingNodeConditions?: number;
   /** Flow windows waiting for a batch, at most (the oldest is dropped, and its source told, beyond). */
@@ -207,7 +209,7 @@ export class Forwarder implements LogSink {
     const content = toContent(batch, nodeConditions, this.config.ownersOf ?? noOwners);
     content.flows = flowWindows.map((w) => w.window);
     // Compression runs off the event loop; batches still go out in sequence order.
-    const compressed = sealBatch(sequence, content, this.config.compression);
+    const compressed = sealBatch(sequence, content, this.config.compression, this.config.compressionLevel);
     this.sealing = this.sealing.then(async () => {
       const sealedBatch = await compressed;
       entry.message = { message: { $case: 'batch', value: sealedBatch } };
@@ -393,7 +395,7 @@ export class Forwarder implements LogSink {
 
 const noOwners = (): OwnerReference[] => [];
 
-function framedLines(lines: OpenBatch['chunks'][number]['lines']): Pick<LogChunk, 'lines' | 'entries' | 'entrySizes' | 'entryFlags' | keyof ChunkPositions> {
+function framedLines(lines: OpenBatch['chunks'][number]['lines']): Pick<LogChunk, 'lines' | 'entries' | 'entrySizes' | 'entryFlags' | 'entriesDeflated' | 'entriesCrc32' | keyof ChunkPositions> {
   const framed = frameEntries(
     lines.map((l) => ({ timestamp: { seconds: l.seconds, nanos: l.nanos }, message: l.message, level: l.level, lineNumber: l.lineNumber, errorInfo: l.errorInfo })),
   );
@@ -405,6 +407,9 @@ function framedLines(lines: OpenBatch['chunks'][number]['lines']): Pick<LogChunk
     ...encodePositions(lines[0]?.offset ?? 0, lines.map((l) => l.endOffset), framed.lineNumbers),
     // Most lines have no flag: then none is sent.
     entryFlags: flags.some((f) => f !== 0) ? flags : [],
+    // Compressed when the batch is sealed (sealBatch).
+    entriesDeflated: new Uint8Array(0),
+    entriesCrc32: 0,
   };
 }
 

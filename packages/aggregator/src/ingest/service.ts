@@ -300,9 +300,13 @@ export class IngestService implements IngestServiceImplementation {
     return { delivered };
   }
 
-  /** submitChunk for lines the agent framed for PodLogs: the replay filter reads their end offsets, the bytes move as they are. */
+  /**
+   * submitChunk for lines the agent framed for PodLogs: the replay filter reads their end offsets, the bytes move as
+   * they are, and compressed as the agent sent them when the whole chunk is new (openBatch checked the segment).
+   */
   private async submitFramedChunk(agent: AgentView, key: string, chunk: LogChunk, now: Date, signal: AbortSignal, waits: Promise<void>[]): Promise<{ delivered: Promise<void> } | undefined> {
     const framed: FramedEntries = { bytes: chunk.entries, sizes: chunk.entrySizes, lineNumbers: lineNumbersOf(chunk) };
+    if (chunk.entriesDeflated.length > 0) framed.segment = { bytes: chunk.entriesDeflated, crc32: chunk.entriesCrc32, length: chunk.entries.length };
     const count = framed.sizes.length;
     const ends = endOffsetsOf(chunk);
     // Lines of a chunk are in file order: the new ones are a suffix.

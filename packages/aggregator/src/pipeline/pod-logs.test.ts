@@ -36,6 +36,8 @@ const chunk: LogChunk = {
   entryEndOffsetDeltas: [],
   entriesLineBase: 0,
   entryLineNumberDeltas: [],
+  entriesDeflated: new Uint8Array(0),
+  entriesCrc32: 0,
 };
 
 test('PodLogs carries pod identity, node, entries, and stream_offset = line number of the last entry', () => {

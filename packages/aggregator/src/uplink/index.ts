@@ -152,7 +152,11 @@ export class Uplink {
     for (const name of STREAM_NAMES) this.streams.set(name, new CloudStream(name, this.connection, config.stream, hooks, this.events, logger));
     this.router = new Router(this.streams, this.events);
     // Open batches may take half of the queue's byte bound; beyond that the oldest are sealed early.
-    this.batcher = new LogBatcher({ maxPendingBytes: Math.floor(config.stream.queueBytes / 2), ...config.logs }, (message) => this.router.streamFor('podLogs').enqueue(message));
+    this.batcher = new LogBatcher(
+      { maxPendingBytes: Math.floor(config.stream.queueBytes / 2), ...config.logs },
+      (message) => this.router.streamFor('podLogs').enqueue(message),
+      config.compressionLevel ?? 6,
+    );
     const certificates = new CertificateRenewals(this.tls, deps.certificateWriters, this.events);
     this.requests = new CloudRequests(certificates, (on, record) => this.answer(on, record), this.events);
     this.stats = new OperatorStatsCollector(
@@ -223,10 +227,15 @@ export class Uplink {
     while (!this.router.streamFor('podLogs').hasRoom(this.batcher.pendingBytes)) await this.waitForSpace(signal);
   }
 
-  /** PodLogs whose entries come framed from the agent (see @kestrel/proto/cloud/v1/log-entries): never decoded here. */
+  /**
+   * PodLogs whose entries come framed from the agent (see @kestrel/proto/cloud/v1/log-entries): never decoded here;
+   * the agent's compressed segment, when there is one, is sent as it is while the uplink compresses PodLogs itself.
+   */
   async submitFramedLogs(header: PodLogsHeader, entries: FramedEntries, signal: AbortSignal): Promise<Accepted> {
     await this.waitForLogRoom(signal);
     const delivery = new Delivery();
+    // Without compression towards the cloud (or without the patched grpc-js) a segment is of no use here.
+    if (entries.segment && this.connection.precompressLevel === undefined) entries = { bytes: entries.bytes, sizes: entries.sizes, lineNumbers: entries.lineNumbers };
     this.batcher.addFramed(header, entries, delivery);
     return { delivered: delivery.promise };
   }

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import zlib from 'node:zlib';
 import { PodLogs as PodLogsCodec, type PodLogs } from '@kestrel/proto/cloud/v1';
+import { frameEntries, type FramedEntries } from '@kestrel/proto/cloud/v1/log-entries';
+import { deflateSegmentSync } from '@kestrel/proto/ingest/v1/segments';
 import { Delivery, settle, type OutMessage } from './delivery.js';
-import { HARD_LIMIT_BYTES, LogBatcher } from './log-batcher.js';
+import { HARD_LIMIT_BYTES, LogBatcher, type PodLogsHeader } from './log-batcher.js';
+import { precompressedLength } from './precompressed.js';
+import { unwrapRecord } from './records.js';
 
 function logs(container: string, first: number, count: number, text = 'line'): PodLogs {
   return {
@@ -109,4 +114,57 @@ test("the end of a container's stream comes after its waiting lines, and only th
   out.length = 0;
   batcher.add({ ...logs('sidecar', 1, 25), streamComplete: true }, new Delivery());
   assert.deepEqual(out.map((m) => [decode(m).logEntries.length, decode(m).streamComplete, decode(m).streamOffset]), [[10, false, 10], [10, false, 20], [5, true, 25]]);
+});
+
+/** A chunk's entries as the ingest service hands them on: framed, and with the agent's segment when it sent one. */
+function framedRun(container: string, first: number, count: number, compressed: boolean, text = 'line'): { header: PodLogsHeader; framed: FramedEntries } {
+  const { logEntries, ...header } = logs(container, first, count, text);
+  const framed = frameEntries(logEntries);
+  if (compressed) framed.segment = deflateSegmentSync(framed.bytes, 6);
+  return { header, framed };
+}
+
+/** What the cloud reads from a message: inflated by gRPC when the uplink compressed it, then unwrapped. */
+const cloudReads = (m: OutMessage): PodLogs => (m.wire?.gzip ? PodLogsCodec.decode(unwrapRecord(zlib.gunzipSync(m.wire.bytes))) : decode(m));
+
+test("agents' compressed entries are sent compressed as they came, stitched with plain runs into one gzip message the cloud reads whole", () => {
+  const out: OutMessage[] = [];
+  const batcher = new LogBatcher({ maxEntries: 1000, maxBytes: 1 << 20, lingerMs: 60_000 }, (m) => out.push(m), 1);
+  const runs = [framedRun('app', 1, 200, true, 'GET /items 200'), framedRun('app', 201, 3, false), framedRun('app', 204, 50, true, 'POST /cart 201')];
+  for (const r of runs) batcher.addFramed(r.header, r.framed, new Delivery());
+  batcher.flushAll();
+  assert.equal(out.length, 1);
+  const m = out[0]!;
+  assert.equal(m.wire?.gzip, true, 'kept compressed only');
+  assert.equal(m.inner, undefined);
+  assert.equal(m.records, 253);
+  const read = cloudReads(m);
+  assert.deepEqual(read.logEntries.map((e) => e.lineNumber), Array.from({ length: 253 }, (_, i) => i + 1));
+  assert.deepEqual(read.logEntries.map((e) => e.message).slice(199, 205), ['GET /items 200 200', 'line 201', 'line 202', 'line 203', 'POST /cart 201 204', 'POST /cart 201 205']);
+  assert.equal(read.totalLines, 253);
+  assert.equal(read.streamOffset, 253);
+  assert.equal(read.nodeName, 'node-a');
+  // The mark grpc-js reads is the length of what it holds inflated; the queue counts the PodLogs' own bytes.
+  const inflated = zlib.gunzipSync(m.wire!.bytes);
+  assert.equal(precompressedLength(m.wire!.bytes), inflated.length);
+  assert.equal(m.plainBytes, unwrapRecord(inflated).length);
+  // The agents' segments are in the message byte for byte: nothing was inflated and compressed again.
+  for (const r of [runs[0]!, runs[2]!]) assert.ok(m.wire!.bytes.includes(Buffer.from(r.framed.segment!.bytes)));
+});
+
+test('a compressed run is not split by the entry limit, but is inflated and split when a message would pass the byte limit', () => {
+  const out: OutMessage[] = [];
+  const batcher = new LogBatcher({ maxEntries: 100, maxBytes: 1 << 20, lingerMs: 60_000 }, (m) => out.push(m));
+  const big = framedRun('app', 1, 250, true);
+  batcher.addFramed(big.header, big.framed, new Delivery());
+  assert.deepEqual(out.map((m) => m.records), [250]);
+  assert.equal(cloudReads(out[0]!).logEntries.length, 250);
+  out.length = 0;
+  const small = new LogBatcher({ maxEntries: 1000, maxBytes: 2000, lingerMs: 60_000 }, (m) => out.push(m));
+  const d = new Delivery();
+  const wide = framedRun('app', 1, 100, true, 'x'.repeat(50));
+  small.addFramed(wide.header, wide.framed, d);
+  assert.ok(out.length >= 3, `${out.length} parts`);
+  assert.ok(out.every((m) => m.wire?.gzip !== true && m.inner!.length <= 2000 + 300), 'the parts are plain again');
+  assert.deepEqual(out.flatMap((m) => cloudReads(m).logEntries.map((e) => e.lineNumber)), Array.from({ length: 100 }, (_, i) => i + 1));
 });

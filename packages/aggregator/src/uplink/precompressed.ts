@@ -39,6 +39,12 @@ export function gzipForWire(wire: Uint8Array, level: number): Promise<Buffer> {
   });
 }
 
+/** Marks gzip bytes made by the caller (entry segments stitched into one member) as a message to send as it is. */
+export function markPrecompressed(gzip: Buffer, plainLength: number): Buffer {
+  (gzip as Marked)[PRECOMPRESSED_GZIP] = plainLength;
+  return gzip;
+}
+
 /** The uncompressed length a marked message carries (undefined for an unmarked one). */
 export function precompressedLength(bytes: Buffer): number | undefined {
   return (bytes as Marked)[PRECOMPRESSED_GZIP];

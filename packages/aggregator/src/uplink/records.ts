@@ -112,9 +112,8 @@ export function wrapRecord(field: number, inner: Uint8Array): Buffer {
 export function wrapParts(field: number, parts: readonly Uint8Array[]): { wire: Buffer; inner: Buffer } {
   let length = 0;
   for (const p of parts) length += p.length;
-  const head = Buffer.alloc(10);
-  let n = writeVarint(head, 0, (field << 3) | 2);
-  n = writeVarint(head, n, length);
+  const head = wrapperOf(field, length);
+  const n = head.length;
   const wire = Buffer.allocUnsafe(n + length);
   head.copy(wire, 0, 0, n);
   let at = n;
@@ -123,6 +122,14 @@ export function wrapParts(field: number, parts: readonly Uint8Array[]): { wire: 
     at += p.length;
   }
   return { wire, inner: wire.subarray(n) };
+}
+
+/** The bytes before the inner message in a stream's request message: the field's tag and the inner length. */
+export function wrapperOf(field: number, innerLength: number): Buffer {
+  const head = Buffer.alloc(10);
+  let n = writeVarint(head, 0, (field << 3) | 2);
+  n = writeVarint(head, n, innerLength);
+  return head.subarray(0, n);
 }
 
 /** The inner bytes of a stream's request message (a view: its tag and length skipped). */

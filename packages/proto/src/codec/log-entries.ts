@@ -5,6 +5,7 @@
 // object and encoding it again (that was a quarter of its CPU, plus the garbage).
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { LogEntry } from '../gen/cloud/v1/cloud.js';
+import type { DeflateSegment } from './entry-segments.js';
 
 /** PodLogs.log_entries: field 5, length-delimited. */
 export const POD_LOGS_ENTRY_TAG = (5 << 3) | 2;
@@ -16,6 +17,11 @@ export interface FramedEntries {
   sizes: readonly number[];
   /** Line number of each entry, in order (PodLogs.stream_offset is the last one of a message). */
   lineNumbers: readonly number[];
+  /**
+   * The same entries compressed by the agent (entry-segments.ts), checked on arrival: passed on to the cloud as it
+   * is. Only a run of all of a chunk's entries has one; a slice does not.
+   */
+  segment?: DeflateSegment;
 }
 
 /**

@@ -220,6 +220,16 @@ export interface LogChunk {
    */
   entriesLineBase: number;
   entryLineNumberDeltas: number[];
+  /**
+   * `entries` compressed by the agent, so that the aggregator passes them on to the cloud without inflating and
+   * compressing them again (docs/transport.md, "Compressed entries"): one raw DEFLATE segment (RFC 1951) of
+   * non-final blocks that ends on a byte boundary (a sync flush: it ends with 00 00 ff ff), so that segments, the
+   * aggregator's own bytes and a final block make one gzip member. When set, `entries` is empty and entry_sizes
+   * describe the inflated bytes, which must sum to their length.
+   */
+  entriesDeflated: Uint8Array;
+  /** CRC-32 (the gzip one) of the inflated entries: the aggregator checks it, and combines it into the gzip trailer. */
+  entriesCrc32: number;
 }
 
 /** Error details of a message, as the agent found them (a grouped stack trace). */
@@ -1247,6 +1257,8 @@ function createBaseLogChunk(): LogChunk {
     entryEndOffsetDeltas: [],
     entriesLineBase: 0,
     entryLineNumberDeltas: [],
+    entriesDeflated: new Uint8Array(0),
+    entriesCrc32: 0,
   };
 }
 
@@ -1321,6 +1333,12 @@ export const LogChunk: MessageFns<LogChunk> = {
         writer.uint32(v);
       }
       writer.join();
+    }
+    if (message.entriesDeflated.length !== 0) {
+      writer.uint32(170).bytes(message.entriesDeflated);
+    }
+    if (message.entriesCrc32 !== 0) {
+      writer.uint32(181).fixed32(message.entriesCrc32);
     }
     return writer;
   },
@@ -1522,6 +1540,22 @@ export const LogChunk: MessageFns<LogChunk> = {
 
             break;
           }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.entriesDeflated = reader.bytes();
+            continue;
+          }
+          case 22: {
+            if (tag !== 181) {
+              break;
+            }
+
+            message.entriesCrc32 = reader.fixed32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1612,6 +1646,16 @@ export const LogChunk: MessageFns<LogChunk> = {
         : globalThis.Array.isArray(object?.entry_line_number_deltas)
         ? object.entry_line_number_deltas.map((e: any) => globalThis.Number(e))
         : [],
+      entriesDeflated: isSet(object.entriesDeflated)
+        ? bytesFromBase64(object.entriesDeflated)
+        : isSet(object.entries_deflated)
+        ? bytesFromBase64(object.entries_deflated)
+        : new Uint8Array(0),
+      entriesCrc32: isSet(object.entriesCrc32)
+        ? globalThis.Number(object.entriesCrc32)
+        : isSet(object.entries_crc32)
+        ? globalThis.Number(object.entries_crc32)
+        : 0,
     };
   },
 
@@ -1671,6 +1715,12 @@ export const LogChunk: MessageFns<LogChunk> = {
     if (message.entryLineNumberDeltas?.length) {
       obj.entryLineNumberDeltas = message.entryLineNumberDeltas.map((e) => Math.round(e));
     }
+    if (message.entriesDeflated.length !== 0) {
+      obj.entriesDeflated = base64FromBytes(message.entriesDeflated);
+    }
+    if (message.entriesCrc32 !== 0) {
+      obj.entriesCrc32 = Math.round(message.entriesCrc32);
+    }
     return obj;
   },
 
@@ -1699,6 +1749,8 @@ export const LogChunk: MessageFns<LogChunk> = {
     message.entryEndOffsetDeltas = object.entryEndOffsetDeltas?.map((e) => e) || [];
     message.entriesLineBase = object.entriesLineBase ?? 0;
     message.entryLineNumberDeltas = object.entryLineNumberDeltas?.map((e) => e) || [];
+    message.entriesDeflated = object.entriesDeflated ?? new Uint8Array(0);
+    message.entriesCrc32 = object.entriesCrc32 ?? 0;
     return message;
   },
 };

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import zlib from 'node:zlib';
+import { crc32Combine, deflateSegment, deflateSegmentSync, gzipFromSegments, inflateSegment, inflateSegmentSync, SegmentError, storedSegment } from './entry-segments.js';
+
+const text = (seed: number, lines: number): Buffer =>
+  Buffer.from(Array.from({ length: lines }, (_, i) => `{"level":"info","msg":"request done","path":"/items/${(i * 7919 + seed) % 1000}","status":200}\n`).join(''));
+
+test('the CRC-32 combined from two parts equals the CRC-32 of the whole, for empty, short and long parts', () => {
+  for (const [a, b] of [
+    [Buffer.alloc(0), Buffer.from('abc')],
+    [Buffer.from('abc'), Buffer.alloc(0)],
+    [randomBytes(1), randomBytes(1)],
+    [randomBytes(1000), randomBytes(70_001)],
+    [randomBytes(65_536), randomBytes(3)],
+  ] as const) {
+    assert.equal(crc32Combine(zlib.crc32(a), zlib.crc32(b), b.length), zlib.crc32(Buffer.concat([a, b])));
+  }
+});
+
+test('segments compressed apart, a stored header and a final block make one gzip member of their contents in order', async () => {
+  const head = Buffer.from('header bytes of a PodLogs');
+  const parts = [text(1, 300), text(2, 5), text(3, 2000)];
+  const segments = [storedSegment(head), ...(await Promise.all(parts.map((p, i) => deflateSegment(p, i === 1 ? 1 : 6)))), deflateSegmentSync(text(4, 10), 1)];
+  const gz = gzipFromSegments(segments);
+  assert.deepEqual(zlib.gunzipSync(gz), Buffer.concat([head, ...parts, text(4, 10)]));
+  // Compressed, not stored: the gain of the agents' compression survives the stitching.
+  assert.ok(gz.length < Buffer.concat(parts).length / 4, `${gz.length} bytes`);
+});
+
+test('a stored segment longer than one stored block (64 KiB) is split into blocks', () => {
+  const plain = randomBytes(150_000);
+  const gz = gzipFromSegments([storedSegment(plain), storedSegment(Buffer.alloc(0))]);
+  assert.deepEqual(zlib.gunzipSync(gz), plain);
+});
+
+test('a segment from a peer inflates to its entries when its length, CRC-32 and ending check out', async () => {
+  const plain = text(5, 400);
+  const s = await deflateSegment(plain, 6);
+  assert.deepEqual(await inflateSegment(s.bytes, s.length, s.crc32), plain);
+  assert.deepEqual(inflateSegmentSync(s), plain);
+});
+
+test('segments that would break the message they are put into are refused with a SegmentError', async () => {
+  const plain = text(6, 400);
+  const good = await deflateSegment(plain, 6);
+  const refused = async (bytes: Uint8Array, length: number, crc: number, why: RegExp) =>
+    assert.rejects(inflateSegment(bytes, length, crc), (err: unknown) => err instanceof SegmentError && why.test(err.message));
+  await refused(good.bytes, good.length, good.crc32 ^ 1, /CRC-32/);
+  await refused(good.bytes, good.length + 1, good.crc32, /inflate to/);
+  await refused(good.bytes, good.length - 1, good.crc32, /inflate/);
+  // A complete stream (with its own final block) followed by a sync flush's bytes: the cloud would stop reading there.
+  const final = Buffer.concat([zlib.deflateRawSync(plain), Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff])]);
+  await refused(final, plain.length, zlib.crc32(plain), /end \d+ bytes before/);
+  // Not ended by a sync flush (the end of a block inside a byte), cut short, or no DEFLATE at all.
+  await refused(zlib.deflateRawSync(plain, { finishFlush: zlib.constants.Z_FULL_FLUSH }).subarray(0, -4), plain.length, zlib.crc32(plain), /sync flush/);
+  await refused(good.bytes.subarray(Math.floor(good.bytes.length / 2)), plain.length, zlib.crc32(plain), /inflate/);
+  await refused(Buffer.concat([randomBytes(200), Buffer.from([0, 0, 0xff, 0xff])]), plain.length, zlib.crc32(plain), /inflate|before|CRC/);
+  await refused(Buffer.alloc(0), 0, 0, /sync flush/);
+});

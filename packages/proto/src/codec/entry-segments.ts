@@ -1,0 +1,159 @@
+// Log entries compressed once, by the agent, and passed on to the cloud as they are (docs/transport.md, "Compressed
+// entries"). A gzip member is a header, one DEFLATE stream and a trailer (CRC-32 and length of what it holds). A
+// DEFLATE stream is a run of blocks; a block never refers to bytes before the stream's start if its compressor never
+// saw them, and a sync flush ends a run of blocks on a byte boundary. So runs compressed apart, each ended by a sync
+// flush, laid back to back and closed by an empty final block, are one valid stream of their contents in order; the
+// trailer's CRC-32 is combined from theirs. The aggregator builds each PodLogs message for the cloud that way: its
+// own few header bytes as a stored block, then the agents' segments, without inflating or compressing the lines.
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+
+const deflateRaw = promisify(zlib.deflateRaw);
+const inflateRaw = promisify(zlib.inflateRaw) as unknown as (buffer: Uint8Array, options: zlib.ZlibOptions & { info: true }) => Promise<{ buffer: Buffer; engine: { bytesWritten: number } }>;
+
+/** Raw DEFLATE of non-final blocks that ends on a byte boundary, with the CRC-32 and length of what it inflates to. */
+export interface DeflateSegment {
+  bytes: Uint8Array;
+  crc32: number;
+  /** Inflated length in bytes. */
+  length: number;
+}
+
+/** An empty final block (fixed Huffman codes, only the end-of-block code): closes a stream of segments. */
+const FINAL_BLOCK = Buffer.from([0x03, 0x00]);
+/** How a sync flush ends: an empty stored block's LEN and NLEN. */
+const SYNC_MARK = [0x00, 0x00, 0xff, 0xff] as const;
+/** A gzip header: no name, no time, "unknown" OS (RFC 1952). */
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff]);
+
+// zlib's callback API returns its output 16 KiB at a time unless told otherwise: one chunk of the expected size.
+const chunkFor = (bytes: number): number => Math.min(4 * 1024 * 1024, Math.max(16 * 1024, bytes + 64));
+
+/** Compresses entries into a segment (on libuv's thread pool). */
+export async function deflateSegment(plain: Uint8Array, level: number): Promise<DeflateSegment> {
+  const bytes = await deflateRaw(plain, { level, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: chunkFor(plain.length / 2) });
+  return { bytes, crc32: zlib.crc32(plain), length: plain.length };
+}
+
+/** Compresses synchronously (the aggregator's rare plain runs next to agents' segments). */
+export function deflateSegmentSync(plain: Uint8Array, level: number): DeflateSegment {
+  const bytes = zlib.deflateRawSync(plain, { level, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  return { bytes, crc32: zlib.crc32(plain), length: plain.length };
+}
+
+/** Bytes as stored (uncompressed) blocks: a few header bytes are not worth a compressor's setup. */
+export function storedSegment(plain: Uint8Array): DeflateSegment {
+  const blocks = Math.max(1, Math.ceil(plain.length / 0xffff));
+  const out = Buffer.allocUnsafe(plain.length + 5 * blocks);
+  let at = 0;
+  for (let b = 0; b < blocks; b++) {
+    const part = plain.subarray(b * 0xffff, Math.min(plain.length, (b + 1) * 0xffff));
+    // BFINAL 0, BTYPE 00, padded to the byte; then LEN and its complement, little-endian.
+    out[at++] = 0;
+    out.writeUInt16LE(part.length, at);
+    out.writeUInt16LE(~part.length & 0xffff, at + 2);
+    at += 4;
+    out.set(part, at);
+    at += part.length;
+  }
+  return { bytes: out, crc32: zlib.crc32(plain), length: plain.length };
+}
+
+export class SegmentError extends Error {}
+
+/**
+ * Inflates a segment from a peer and checks everything the stitched stream relies on: it inflates to exactly
+ * `length` bytes with this CRC-32, it ends as a sync flush does, and a final block placed right after it ends the
+ * stream exactly there (a segment holding a final block of its own, or ending inside a block, would cut or garble
+ * the message it is put into). Resolves to the inflated bytes; rejects with a SegmentError.
+ */
+export async function inflateSegment(segment: Uint8Array, length: number, crc32: number): Promise<Buffer> {
+  const n = segment.length;
+  if (n < 4 || SYNC_MARK.some((b, i) => segment[n - 4 + i] !== b)) throw new SegmentError('compressed entries do not end with a sync flush');
+  const closed = Buffer.allocUnsafe(n + FINAL_BLOCK.length);
+  closed.set(segment, 0);
+  closed.set(FINAL_BLOCK, n);
+  let out: { buffer: Buffer; engine: { bytesWritten: number } };
+  try {
+    out = await inflateRaw(closed, { info: true, maxOutputLength: Math.max(1, length), chunkSize: chunkFor(length) });
+  } catch (err) {
+    throw new SegmentError(`compressed entries do not inflate to ${length} bytes (${err instanceof Error ? err.message : String(err)})`);
+  }
+  if (out.engine.bytesWritten !== closed.length) throw new SegmentError(`compressed entries end ${closed.length - out.engine.bytesWritten} bytes before their segment does`);
+  if (out.buffer.length !== length) throw new SegmentError(`compressed entries inflate to ${out.buffer.length} bytes, not ${length}`);
+  const actual = zlib.crc32(out.buffer);
+  if (actual !== crc32) throw new SegmentError(`compressed entries have CRC-32 ${actual.toString(16)}, not ${crc32.toString(16)}`);
+  return out.buffer;
+}
+
+/** Inflates a segment that was checked before (the aggregator's rare paths: a split, a stream without compression). */
+export function inflateSegmentSync(segment: DeflateSegment): Buffer {
+  return zlib.inflateRawSync(Buffer.concat([segment.bytes, FINAL_BLOCK]), { maxOutputLength: Math.max(1, segment.length) });
+}
+
+/** One gzip member holding the segments' contents in order (each segment checked or made here). */
+export function gzipFromSegments(segments: readonly DeflateSegment[]): Buffer {
+  let size = GZIP_HEADER.length + FINAL_BLOCK.length + 8;
+  for (const s of segments) size += s.bytes.length;
+  const out = Buffer.allocUnsafe(size);
+  out.set(GZIP_HEADER, 0);
+  let at = GZIP_HEADER.length;
+  let crc = 0;
+  let length = 0;
+  for (const s of segments) {
+    out.set(s.bytes, at);
+    at += s.bytes.length;
+    crc = crc32Combine(crc, s.crc32, s.length);
+    length += s.length;
+  }
+  out.set(FINAL_BLOCK, at);
+  at += FINAL_BLOCK.length;
+  out.writeUInt32LE(crc, at);
+  // ISIZE is the length modulo 2^32 (the cloud's messages are far below it).
+  out.writeUInt32LE(length % 0x100000000, at + 4);
+  return out;
+}
+
+// CRC-32 of A followed by B from the CRCs of A and B and B's length: A's CRC times x^(8 * length of B), modulo the
+// CRC polynomial, plus B's (zlib's crc32_combine, which Node does not expose). Polynomials are 32-bit words in the
+// CRC's reflected bit order: the top bit is x^0.
+const POLY = 0xedb88320;
+
+/** a(x) * b(x) mod p(x). */
+function multModP(a: number, b: number): number {
+  if (a === 0) return 0;
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if ((a & m) !== 0) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ POLY : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** x^(2^k) mod p(x) for k = 0..31. */
+const X2N: number[] = (() => {
+  const table = [0x40000000]; // x^1
+  for (let k = 1; k < 32; k++) table.push(multModP(table[k - 1]!, table[k - 1]!));
+  return table;
+})();
+
+/** x^(n * 2^k) mod p(x). */
+function x2nModP(n: number, k: number): number {
+  let p = 0x80000000; // x^0
+  while (n > 0) {
+    if (n % 2 === 1) p = multModP(X2N[k & 31]!, p);
+    n = Math.floor(n / 2);
+    k++;
+  }
+  return p;
+}
+
+/** The CRC-32 of A followed by B, from crc(A), crc(B) and B's length. */
+export function crc32Combine(crcA: number, crcB: number, lengthB: number): number {
+  return (multModP(x2nModP(lengthB, 3), crcA) ^ crcB) >>> 0;
+}
