@@ -190,14 +190,21 @@ try {
   const firstWrite = writeTimes.reduce((m, x) => Math.min(m, x), Infinity);
   const qs = quantiles(latencies.filter((_, i) => writeTimes[i]! - firstWrite >= STARTUP_S * 1000));
   out(`  lines written after the first ${STARTUP_S} s: p50 ${qs(0.5).toFixed(0)} ms  p90 ${qs(0.9).toFixed(0)} ms  p99 ${qs(0.99).toFixed(0)} ms  max ${qs(1).toFixed(0)} ms`);
+  // Per slice also its two parts' p99 (write -> aggregator / aggregator -> cloud-dev): where a slow slice waited.
   const slices = new Map<number, number[]>();
   for (let i = 0; i < writeTimes.length; i++) {
     const slice = Math.floor((writeTimes[i]! - firstWrite) / 5000);
     const list = slices.get(slice);
-    if (list) list.push(latencies[i]!);
-    else slices.set(slice, [latencies[i]!]);
+    if (list) list.push(i);
+    else slices.set(slice, [i]);
   }
-  out(`p99 per 5 s of writing (ms): ${[...slices].sort((a, b) => a[0] - b[0]).map(([k, list]) => `${k * 5}s: ${quantiles(list)(0.99).toFixed(0)}`).join(', ')}`);
+  const sliceFigures = [...slices]
+    .sort((a, b) => a[0] - b[0])
+    .map(([k, idx]) => {
+      const p = (xs: number[]) => quantiles(xs)(0.99).toFixed(0);
+      return `${k * 5}s: ${p(idx.map((i) => latencies[i]!))} (${p(idx.map((i) => toAggregator[i]!))} / ${p(idx.map((i) => latencies[i]! - toAggregator[i]!))})`;
+    });
+  out(`p99 per 5 s of writing, ms (write -> aggregator / aggregator -> cloud-dev): ${sliceFigures.join(', ')}`);
   const names = processes.map((p) => p.name);
   out(`CPU while writing (cores): ${names.map((n, i) => `${n} ${((after[i]!.cpuSeconds - before[i]!.cpuSeconds) / written.seconds).toFixed(2)}`).join(', ')}; peak RSS (MiB): ${names.map((n, i) => `${n} ${after[i]!.peakRssMiB.toFixed(0)}`).join(', ')}`);
   out(`while writing, ${describeMachine(m0, m1, written.seconds)}`);
