@@ -208,10 +208,10 @@ export class Forwarder implements LogSink {
     this.events.batchSealed(batch.lines);
     const content = toContent(batch, nodeConditions, this.config.ownersOf ?? noOwners);
     content.flows = flowWindows.map((w) => w.window);
-    // Compression runs off the event loop; batches still go out in sequence order.
-    const compressed = sealBatch(sequence, content, this.config.compression, this.config.compressionLevel);
+    // Compression runs off the event loop, one batch at a time (each holds zlib states while it runs); batches go out
+    // in sequence order.
     this.sealing = this.sealing.then(async () => {
-      const sealedBatch = await compressed;
+      const sealedBatch = await sealBatch(sequence, content, this.config.compression, this.config.compressionLevel);
       entry.message = { message: { $case: 'batch', value: sealedBatch } };
       entry.bytes = sealedBatch.content.length;
       this.windowBytes += entry.bytes;

@@ -44,6 +44,7 @@ export function gzipOutputChunk(content: Uint8Array, maxBytes: number): number {
 export async function sealBatch(sequence: number, content: BatchContent, compress: boolean, entriesLevel = DEFAULT_ENTRIES_LEVEL): Promise<Batch> {
   const records = content.logs.reduce((n, c) => n + c.lines.length + c.entrySizes.length, 0) + content.nodeConditions.length + content.flows.length;
   if (!compress) return { sequence, encoding: Encoding.ENCODING_NONE, content: Buffer.from(BatchContent.encode(content).finish()), records };
+  // The process's deflater takes one chunk after the other (entry-segments.ts).
   const logs = await Promise.all(content.logs.map((chunk) => withSegment(chunk, entriesLevel)));
   const encoded = Buffer.from(BatchContent.encode({ ...content, logs }).finish());
   // What is left besides segments is a few bytes a line (sizes, offsets) unless flows came along.
