@@ -83,7 +83,7 @@ export async function openBatch(batch: Batch, maxBytes: number): Promise<BatchCo
   } catch (err) {
     throw new BatchContentError(`batch ${batch.sequence}: content does not decode (${err instanceof Error ? err.message : String(err)})`);
   }
-  await inflateSegments(batch.sequence, content, maxBytes - raw.length);
+  inflateSegments(batch.sequence, content, maxBytes - raw.length);
   return content;
 }
 
@@ -91,10 +91,10 @@ export async function openBatch(batch: Batch, maxBytes: number): Promise<BatchCo
  * Inflates and checks every chunk's compressed entries into `entries` (the segment is kept: the aggregator passes it
  * on). All of them together may inflate to at most `budget` bytes.
  */
-async function inflateSegments(sequence: number, content: BatchContent, budget: number): Promise<void> {
+function inflateSegments(sequence: number, content: BatchContent, budget: number): void {
   let left = budget;
   const todo: { chunk: LogChunk; length: number; where: string }[] = [];
-  // Everything that needs no inflating is checked first: no inflate is started for a batch refused anyway.
+  // Everything that needs no inflating is checked first: nothing is inflated for a batch refused anyway.
   for (const chunk of content.logs) {
     if (chunk.entriesDeflated.length === 0) continue;
     const where = `batch ${sequence}: log chunk of ${chunk.namespace}/${chunk.podName}/${chunk.containerName}`;
@@ -105,14 +105,11 @@ async function inflateSegments(sequence: number, content: BatchContent, budget: 
     if (left < 0) throw new BatchContentError(`batch ${sequence}: compressed entries inflate beyond ${budget} bytes`);
     todo.push({ chunk, length, where });
   }
-  await Promise.all(
-    todo.map(({ chunk, length, where }) =>
-      inflateSegment(chunk.entriesDeflated, length, chunk.entriesCrc32).then(
-        (plain) => void (chunk.entries = plain),
-        (err: unknown) => {
-          throw new BatchContentError(`${where}: ${err instanceof SegmentError ? err.message : String(err)}`);
-        },
-      ),
-    ),
-  );
+  for (const { chunk, length, where } of todo) {
+    try {
+      chunk.entries = inflateSegment(chunk.entriesDeflated, length, chunk.entriesCrc32);
+    } catch (err) {
+      throw new BatchContentError(`${where}: ${err instanceof SegmentError ? err.message : String(err)}`);
+    }
+  }
 }
