@@ -7,6 +7,7 @@ import { AgentMessage, BatchContent, Encoding, LogChunk, type AggregatorMessage 
 import { NodeConditionChange, type PodLogs } from '@kestrel/proto/cloud/v1';
 import { frameEntries, unframeEntries } from '@kestrel/proto/cloud/v1/log-entries';
 import { encodePositions } from '@kestrel/proto/ingest/v1/positions';
+import { deflateSegmentSync, inflateSegmentSync } from '@kestrel/proto/ingest/v1/segments';
 import { Metadata, Status, type CallContext } from 'nice-grpc';
 import { ReplayFilter } from '../pipeline/replay-filter.js';
 import { IngestEvents } from './events.js';
@@ -328,6 +329,53 @@ test('framed lines whose sizes do not match their bytes end the stream with INVA
   const bad = LogChunk.fromPartial({ ...chunk(10, 3), entrySizes: [4, 4, 4] });
   agent.send(1, [good, bad]);
   await assert.rejects(responses.next(), (err: { code?: number; details?: string }) => err.code === Status.INVALID_ARGUMENT && /size|frame|add up/.test(err.details ?? ''));
+  assert.equal(submitted.length, 0);
+  assert.match(await registry.metrics(), /kestrel_aggregator_ingest_protocol_errors_total\{reason="undecodable_batch"[^}]*\} 1/);
+  agent.close();
+});
+
+/** A chunk as agents send it by default: its framed entries compressed as one segment. */
+const compressed = (c: LogChunk): LogChunk => {
+  const segment = deflateSegmentSync(c.entries, 6);
+  return { ...c, entries: new Uint8Array(0), entriesDeflated: segment.bytes, entriesCrc32: segment.crc32 };
+};
+
+test("compressed chunks go on as the agent's segment, not kept inflated; the new part of a partly replayed one is inflated again", async () => {
+  const { sink, submitted } = fakeUplink();
+  const framed: { segment: boolean; bytes: number }[] = [];
+  const takesSegments: IngestSink = {
+    ...sink,
+    takesSegments: () => true,
+    submitFramedLogs(header, entries, signal) {
+      framed.push({ segment: entries.segment !== undefined, bytes: entries.bytes.length });
+      return sink.submitFramedLogs(header, entries.segment && entries.bytes.length === 0 ? { ...entries, bytes: inflateSegmentSync(entries.segment) } : entries, signal);
+    },
+  };
+  const agent = agentSide();
+  const responses = service(takesSegments).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
+  await responses.next();
+  agent.send(1, [compressed(chunk(1, 3))]);
+  await eventually(() => submitted.length === 1);
+  assert.deepEqual(framed, [{ segment: true, bytes: 0 }]);
+  // Lines 2-3 again and two new ones (a resend after a reconnect that overlaps): only 4-5 go on, as plain bytes.
+  agent.send(2, [compressed(chunk(2, 4))]);
+  await eventually(() => submitted.length === 2);
+  assert.equal(framed[1]!.segment, false);
+  assert.ok(framed[1]!.bytes > 0);
+  assert.deepEqual(submitted.flatMap((s) => s.logs.logEntries.map((e) => e.message)), ['line 1', 'line 2', 'line 3', 'line 4', 'line 5']);
+  agent.close();
+});
+
+test('a compressed chunk whose segment does not check out ends the stream with INVALID_ARGUMENT before anything is submitted', async () => {
+  const { sink, submitted } = fakeUplink();
+  const registry = createRegistry('t', false);
+  const agent = agentSide();
+  const responses = service(sink, registry).stream(agent.requests, agent.context)[Symbol.asyncIterator]();
+  await responses.next();
+  const bad = compressed(chunk(10, 3));
+  bad.entriesCrc32 = (bad.entriesCrc32 ^ 1) >>> 0;
+  agent.send(1, [compressed(chunk(1, 2)), bad]);
+  await assert.rejects(responses.next(), (err: { code?: number; details?: string }) => err.code === Status.INVALID_ARGUMENT && /CRC-32/.test(err.details ?? ''));
   assert.equal(submitted.length, 0);
   assert.match(await registry.metrics(), /kestrel_aggregator_ingest_protocol_errors_total\{reason="undecodable_batch"[^}]*\} 1/);
   agent.close();

@@ -17,7 +17,9 @@ import { AsyncQueue, type Logger } from '@kestrel/core';
 import type { AggregatorMessage, AgentMessage, BatchContent, FlowWindow, IngestServiceImplementation, LogChunk } from '@kestrel/proto/ingest/v1';
 import { BatchContentError, openBatch } from '@kestrel/proto/ingest/v1/codec';
 import type { NodeConditionChange, PodLogs } from '@kestrel/proto/cloud/v1';
-import { checkFramedEntries, sliceEntries, unframeEntries, type FramedEntries } from '@kestrel/proto/cloud/v1/log-entries';
+import { sliceEntries, type FramedEntries } from '@kestrel/proto/cloud/v1/log-entries';
+import { inflateSegmentSync } from '@kestrel/proto/ingest/v1/segments';
+import { checkChunks, sumOf } from './chunk-check.js';
 import { endOffsetsOf, lineNumbersOf } from '@kestrel/proto/ingest/v1/positions';
 import { OpenGate } from './open-gate.js';
 import { ServerError, Status, type CallContext } from 'nice-grpc';
@@ -32,6 +34,11 @@ export interface IngestSink {
   submitLogs(logs: PodLogs, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
   /** The same for entries the agent sent framed for PodLogs: passed on as bytes. */
   submitFramedLogs(header: PodLogsHeader, entries: FramedEntries, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
+  /**
+   * Whether submitFramedLogs takes an agent's compressed segment as it is (the uplink compresses PodLogs itself):
+   * then the inflated bytes of a segment are not kept (entries.bytes may be empty when entries.segment is set).
+   */
+  takesSegments?(): boolean;
   /** Accepts a node condition change (StreamEvents) once there is room. */
   submitNodeCondition(change: NodeConditionChange, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
   /**
@@ -180,15 +187,15 @@ export class IngestService implements IngestServiceImplementation {
               throw new ServerError(Status.INVALID_ARGUMENT, err.message);
             }
             // Framed lines are moved as bytes: their framing is checked before anything of the batch is submitted.
-            const invalid = invalidFraming(content);
-            if (invalid) {
-              this.events.protocolError('undecodable_batch', peer, invalid);
-              throw new ServerError(Status.INVALID_ARGUMENT, invalid);
+            const check = checkChunks(content, !(this.sink.takesSegments?.() ?? false));
+            if (check.problem) {
+              this.events.protocolError('undecodable_batch', peer, check.problem);
+              throw new ServerError(Status.INVALID_ARGUMENT, check.problem);
             }
             outstanding++;
             view.unacknowledged++;
             // An array, not a promise: an async function cannot resolve to a pending promise.
-            waits = await this.handleBatch(view, content, context.signal);
+            waits = await this.handleBatch(view, content, check.newestMs, context.signal);
           } finally {
             endTurn();
             this.gateChanged();
@@ -229,7 +236,7 @@ export class IngestService implements IngestServiceImplementation {
   }
 
   /** Submits a batch's new lines and node conditions; resolves (once submitted) to the promises of their delivery. */
-  private async handleBatch(agent: AgentView, batch: BatchContent, signal: AbortSignal): Promise<Promise<void>[]> {
+  private async handleBatch(agent: AgentView, batch: BatchContent, newest: number, signal: AbortSignal): Promise<Promise<void>[]> {
     const node = agent.node;
     const now = new Date();
     const waits: Promise<void>[] = [];
@@ -247,10 +254,7 @@ export class IngestService implements IngestServiceImplementation {
       if (this.sink.submitFlowWindow) waits.push((await this.sink.submitFlowWindow(node, window, signal)).delivered);
       else this.events.protocolError('flows_not_handled', agent.peer, `flow window from ${node} dropped: this aggregator does not merge flows`);
     }
-    let newest = 0;
     for (const chunk of batch.logs) {
-      const last = chunk.lines.length > 0 ? chunk.lines[chunk.lines.length - 1]!.timestamp : lastFramedTimestamp(chunk);
-      if (last && last.seconds * 1000 > newest) newest = last.seconds * 1000 + Math.floor(last.nanos / 1e6);
       const key = ReplayFilter.key(node, chunk.file);
       // One file's lines are submitted by one stream at a time: an agent that reconnects while its old stream is
       // still being served must neither forward a line twice nor forward newer lines before older ones.
@@ -305,13 +309,18 @@ export class IngestService implements IngestServiceImplementation {
    * they are, and compressed as the agent sent them when the whole chunk is new (openBatch checked the segment).
    */
   private async submitFramedChunk(agent: AgentView, key: string, chunk: LogChunk, now: Date, signal: AbortSignal, waits: Promise<void>[]): Promise<{ delivered: Promise<void> } | undefined> {
-    const framed: FramedEntries = { bytes: chunk.entries, sizes: chunk.entrySizes, lineNumbers: lineNumbersOf(chunk) };
-    if (chunk.entriesDeflated.length > 0) framed.segment = { bytes: chunk.entriesDeflated, crc32: chunk.entriesCrc32, length: chunk.entries.length };
+    let framed: FramedEntries = { bytes: chunk.entries, sizes: chunk.entrySizes, lineNumbers: lineNumbersOf(chunk) };
     const count = framed.sizes.length;
     const ends = endOffsetsOf(chunk);
     // Lines of a chunk are in file order: the new ones are a suffix.
     let first = 0;
     while (first < count && !this.replays.isNew(key, ends[first]!)) first++;
+    if (chunk.entriesDeflated.length > 0) {
+      // checkChunks checked the segment, and dropped its inflated bytes when the uplink takes it as it is.
+      const segment = { bytes: chunk.entriesDeflated, crc32: chunk.entriesCrc32, length: sumOf(chunk.entrySizes) };
+      if (first === 0) framed.segment = segment;
+      else if (framed.bytes.length === 0 && first < count) framed = { ...framed, bytes: inflateSegmentSync(segment) };
+    }
     this.events.linesReceived.inc(count);
     if (first > 0) {
       this.events.linesReplayed.inc(first);
@@ -332,32 +341,6 @@ export class IngestService implements IngestServiceImplementation {
       if (this.undelivered.get(key) === delivered) this.undelivered.delete(key);
     };
     delivered.then(forget, forget);
-  }
-}
-
-/** Why a batch's framed log lines cannot be passed on (sizes that do not add up, a frame that is not a log entry), if so. */
-function invalidFraming(content: BatchContent): string | undefined {
-  for (const chunk of content.logs) {
-    if (chunk.entrySizes.length === 0 && chunk.entries.length === 0) continue;
-    const n = chunk.entrySizes.length;
-    const problem =
-      checkFramedEntries({ bytes: chunk.entries, sizes: chunk.entrySizes }) ??
-      (chunk.entryEndOffsetDeltas.length === n ? undefined : `${n} entries but ${chunk.entryEndOffsetDeltas.length} end offsets`) ??
-      (chunk.entryLineNumberDeltas.length === n ? undefined : `${n} entries but ${chunk.entryLineNumberDeltas.length} line numbers`) ??
-      (chunk.entryFlags.length === 0 || chunk.entryFlags.length === chunk.entrySizes.length ? undefined : `${chunk.entrySizes.length} entries but ${chunk.entryFlags.length} flags`);
-    if (problem) return `log chunk of ${chunk.namespace}/${chunk.podName}/${chunk.containerName}: ${problem}`;
-  }
-  return undefined;
-}
-
-/** Write time of a framed chunk's last line (for the lag shown in `debug agents`): one entry decoded per chunk. */
-function lastFramedTimestamp(chunk: LogChunk): LogChunk['lines'][number]['timestamp'] {
-  const n = chunk.entrySizes.length;
-  if (n === 0) return undefined;
-  try {
-    return unframeEntries(sliceEntries({ bytes: chunk.entries, sizes: chunk.entrySizes, lineNumbers: [] }, n - 1))[0]?.timestamp;
-  } catch {
-    return undefined; // refused with a clear error when the chunk is submitted
   }
 }
 

@@ -8,6 +8,7 @@ import { Gauge, metricTotal, sleep, type Logger, type Readiness, type Registry }
 import * as grpc from '@grpc/grpc-js';
 import type { PodLogs } from '@kestrel/proto/cloud/v1';
 import type { FramedEntries } from '@kestrel/proto/cloud/v1/log-entries';
+import { inflateSegmentSync } from '@kestrel/proto/ingest/v1/segments';
 import { RenewClusterTokenRequest, RenewClusterTokenResponse } from '@kestrel/proto/server/v1';
 import { CertificateRenewals } from './certificate-renewal.js';
 import { CloudRequests } from './cloud-requests.js';
@@ -227,6 +228,11 @@ export class Uplink {
     while (!this.router.streamFor('podLogs').hasRoom(this.batcher.pendingBytes)) await this.waitForSpace(signal);
   }
 
+  /** Whether agents' compressed segments go on as they are (the uplink compresses PodLogs itself). */
+  takesSegments(): boolean {
+    return this.connection.precompressLevel !== undefined;
+  }
+
   /**
    * PodLogs whose entries come framed from the agent (see @kestrel/proto/cloud/v1/log-entries): never decoded here;
    * the agent's compressed segment, when there is one, is sent as it is while the uplink compresses PodLogs itself.
@@ -235,7 +241,9 @@ export class Uplink {
     await this.waitForLogRoom(signal);
     const delivery = new Delivery();
     // Without compression towards the cloud (or without the patched grpc-js) a segment is of no use here.
-    if (entries.segment && this.connection.precompressLevel === undefined) entries = { bytes: entries.bytes, sizes: entries.sizes, lineNumbers: entries.lineNumbers };
+    if (entries.segment && !this.takesSegments()) {
+      entries = { bytes: entries.bytes.length > 0 || entries.sizes.length === 0 ? entries.bytes : inflateSegmentSync(entries.segment), sizes: entries.sizes, lineNumbers: entries.lineNumbers };
+    }
     this.batcher.addFramed(header, entries, delivery);
     return { delivered: delivery.promise };
   }

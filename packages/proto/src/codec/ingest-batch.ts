@@ -6,7 +6,7 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { BatchContent, Encoding, type Batch, type LogChunk } from '../gen/kestrel/ingest/v1/ingest.js';
-import { deflateSegment, inflateSegment, SegmentError } from './entry-segments.js';
+import { deflateSegment } from './entry-segments.js';
 
 const gzip = promisify(zlib.gzip);
 const gunzip = promisify(zlib.gunzip);
@@ -83,33 +83,20 @@ export async function openBatch(batch: Batch, maxBytes: number): Promise<BatchCo
   } catch (err) {
     throw new BatchContentError(`batch ${batch.sequence}: content does not decode (${err instanceof Error ? err.message : String(err)})`);
   }
-  inflateSegments(batch.sequence, content, maxBytes - raw.length);
+  checkSegmentBudget(batch.sequence, content, maxBytes - raw.length);
   return content;
 }
 
 /**
- * Inflates and checks every chunk's compressed entries into `entries` (the segment is kept: the aggregator passes it
- * on). All of them together may inflate to at most `budget` bytes.
+ * Bounds what chunks' compressed entries may inflate to, all together (their entry sizes say it): `budget` bytes. The
+ * segments themselves are inflated and checked by the aggregator's ingest (chunk-check.ts), once, before it submits
+ * anything of the batch.
  */
-function inflateSegments(sequence: number, content: BatchContent, budget: number): void {
+function checkSegmentBudget(sequence: number, content: BatchContent, budget: number): void {
   let left = budget;
-  const todo: { chunk: LogChunk; length: number; where: string }[] = [];
-  // Everything that needs no inflating is checked first: nothing is inflated for a batch refused anyway.
   for (const chunk of content.logs) {
     if (chunk.entriesDeflated.length === 0) continue;
-    const where = `batch ${sequence}: log chunk of ${chunk.namespace}/${chunk.podName}/${chunk.containerName}`;
-    if (chunk.entries.length > 0) throw new BatchContentError(`${where}: entries both plain and compressed`);
-    let length = 0;
-    for (const size of chunk.entrySizes) length += size;
-    left -= length;
+    for (const size of chunk.entrySizes) left -= size;
     if (left < 0) throw new BatchContentError(`batch ${sequence}: compressed entries inflate beyond ${budget} bytes`);
-    todo.push({ chunk, length, where });
-  }
-  for (const { chunk, length, where } of todo) {
-    try {
-      chunk.entries = inflateSegment(chunk.entriesDeflated, length, chunk.entriesCrc32);
-    } catch (err) {
-      throw new BatchContentError(`${where}: ${err instanceof SegmentError ? err.message : String(err)}`);
-    }
   }
 }

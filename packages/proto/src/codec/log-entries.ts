@@ -11,7 +11,7 @@ import type { DeflateSegment } from './entry-segments.js';
 export const POD_LOGS_ENTRY_TAG = (5 << 3) | 2;
 
 export interface FramedEntries {
-  /** The framed entries, back to back. */
+  /** The framed entries, back to back (empty when `segment` holds them and they were not kept inflated). */
   bytes: Uint8Array;
   /** Framed size of each entry, in order (sums to bytes.length). */
   sizes: readonly number[];
