@@ -2,7 +2,8 @@
 // are compressed on their own, as a DEFLATE segment that the aggregator passes on to the cloud as it is
 // (entry-segments.ts); the rest of the batch is small then and travels as it is, unless it carries flows (then the
 // whole content is gzip-compressed, as every batch was before segments). Compression runs on libuv's thread pool
-// (zlib's callback API), so neither process blocks its event loop on it.
+// (zlib's callback API), so the agent does not block its event loop on it; the aggregator inflates segments itself,
+// once (its ingest's chunk-check.ts).
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { BatchContent, Encoding, type Batch, type LogChunk } from '../gen/kestrel/ingest/v1/ingest.js';
