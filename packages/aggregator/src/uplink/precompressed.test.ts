@@ -113,3 +113,11 @@ test('an unmarked message that happens to be gzip is sent as the bytes it is (on
     await srv.stop();
   }
 });
+
+test('a message gzipped for the wire owns exactly its bytes, not the whole output chunk of zlib', async () => {
+  const wire = Buffer.from('a small PodLogs message '.repeat(20));
+  const out = await gzipForWire(wire, 6);
+  assert.equal(out.buffer.byteLength, out.length);
+  assert.equal(precompressedLength(out), wire.length);
+  assert.deepEqual(zlib.gunzipSync(out), wire);
+});

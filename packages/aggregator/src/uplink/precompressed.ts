@@ -33,8 +33,12 @@ export function gzipForWire(wire: Uint8Array, level: number): Promise<Buffer> {
     // One output chunk of about the size to expect: zlib's 16 KiB default would return the output in many pieces.
     zlib.gzip(wire, { level, chunkSize: Math.max(64 * 1024, Math.ceil(wire.length / 4)) }, (err, out) => {
       if (err) return reject(err);
-      (out as Marked)[PRECOMPRESSED_GZIP] = wire.length;
-      resolve(out);
+      // zlib returns a single output chunk as a slice of its chunkSize buffer: kept in the queue and the replay
+      // window for seconds, a 10 KB message would hold 64 KiB. A copy of the exact size costs less than that memory.
+      const exact = out.length < out.buffer.byteLength ? Buffer.allocUnsafeSlow(out.length) : out;
+      if (exact !== out) out.copy(exact);
+      (exact as Marked)[PRECOMPRESSED_GZIP] = wire.length;
+      resolve(exact);
     });
   });
 }

@@ -62,3 +62,8 @@ test('a message wrapped from parts is byte for byte the wrap of its concatenatio
   assert.equal(inner.buffer, wire.buffer, 'no second copy of the bytes');
   assert.equal(wire.length - inner.length, 3, 'tag (1 byte) and a two-byte length for 307 bytes');
 });
+
+test('a wrapped message owns its memory: a small one is not a slice of a Buffer pool slab that it would keep alive in the window', () => {
+  const { wire } = wrapParts(1, [Buffer.from('head'), Buffer.from('entries')]);
+  assert.equal(wire.buffer.byteLength, wire.length);
+});

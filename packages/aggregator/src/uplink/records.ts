@@ -114,7 +114,9 @@ export function wrapParts(field: number, parts: readonly Uint8Array[]): { wire: 
   for (const p of parts) length += p.length;
   const head = wrapperOf(field, length);
   const n = head.length;
-  const wire = Buffer.allocUnsafe(n + length);
+  // Not from Buffer's shared pool (64 KiB slabs in Node 24): these bytes may wait in the queue and the replay window
+  // for seconds, and a small slice kept that long would hold its whole slab.
+  const wire = Buffer.allocUnsafeSlow(n + length);
   head.copy(wire, 0, 0, n);
   let at = n;
   for (const p of parts) {

@@ -59,3 +59,10 @@ test('segments that would break the message they are put into are refused with a
   refused(Buffer.concat([randomBytes(200), Buffer.from([0, 0, 0xff, 0xff])]), plain.length, zlib.crc32(plain), /inflate|before|CRC/);
   refused(Buffer.alloc(0), 0, 0, /sync flush/);
 });
+
+test('a stitched message owns its memory: small ones are not slices of Buffer pool slabs that they would keep alive', () => {
+  const small = gzipFromSegments([storedSegment(Buffer.from('header')), deflateSegmentSync(Buffer.from('a short line'), 6)]);
+  assert.ok(small.length < Buffer.poolSize / 2, 'small enough to come from the pool');
+  assert.equal(small.buffer.byteLength, small.length);
+  assert.equal(zlib.gunzipSync(small).toString(), 'headera short line');
+});
