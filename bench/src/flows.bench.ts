@@ -30,6 +30,7 @@ import type { Endpoint } from '@kestrel/proto/cloud/v1';
 import { Flow, TrafficDirection, Verdict } from '@kestrel/proto/hubble/flow';
 import { GetFlowsRequest, GetFlowsResponse } from '@kestrel/proto/hubble/observer';
 import { BatchContent, FlowSource, type FlowWindow } from '@kestrel/proto/ingest/v1';
+import { imageEnv, withNodeOptions } from './image-env.js';
 import { describeMachine, machineCpu, procStats } from './proc-stats.js';
 
 const CONVERSATIONS = Number(process.env.BENCH_FLOWS_CONVERSATIONS ?? 2000);
@@ -177,18 +178,6 @@ process.stdout.write(
     `  ${(encoded / conversationsSent).toFixed(1)} bytes per conversation; Hubble's own GetFlowsResponse: ${hubbleBytes.toFixed(0)} bytes per raw flow\n`,
 );
 
-/**
- * The agent runs as its image runs it: the NODE_OPTIONS and MALLOC_ARENA_MAX of images/agent.Dockerfile (read from
- * it, so the two cannot drift), plus `extra` node options (BENCH_FLOWS_AGENT_NODE_OPTIONS, e.g. --cpu-prof, or a
- * larger --max-semi-space-size, which wins over the image's as the later flag).
- */
-function agentImageEnv(extra: string | undefined): Record<string, string> {
-  const dockerfile = fs.readFileSync(path.resolve(import.meta.dirname, '../../images/agent.Dockerfile'), 'utf8');
-  const nodeOptions = /^ENV .*NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1];
-  const arenas = /^ENV .*MALLOC_ARENA_MAX=(\d+)/m.exec(dockerfile)?.[1];
-  if (nodeOptions === undefined || arenas === undefined) throw new Error('images/agent.Dockerfile: no ENV NODE_OPTIONS="..." MALLOC_ARENA_MAX=n line to run the agent as the image does');
-  return { NODE_OPTIONS: extra ? `${nodeOptions} ${extra}` : nodeOptions, MALLOC_ARENA_MAX: arenas };
-}
 
 // The real agent process on a real socket, fed by each Hubble stand-in in turn (BENCH_FLOWS_FEEDS).
 const PROCESS_FLOWS = Number(process.env.BENCH_FLOWS_PROCESS ?? 600_000);
@@ -249,7 +238,8 @@ async function agentProcess(feed: Feed): Promise<void> {
   const recorder = new IngestRecorder();
   const pki = createInternalPki(path.join(workDir, 'pki'));
   await recorder.start(pki);
-  const env = agentImageEnv(process.env.BENCH_FLOWS_AGENT_NODE_OPTIONS);
+  // The agent as its image runs it, plus BENCH_FLOWS_AGENT_NODE_OPTIONS (e.g. --cpu-prof, or a larger semi-space).
+  const env = withNodeOptions(imageEnv('agent'), process.env.BENCH_FLOWS_AGENT_NODE_OPTIONS);
   const { agent, adminSocket } = startAgent(workDir, 'node-a', podsRoot, recorder.address, pki, {
     KESTREL_AGENT_FLOWS_HUBBLE: 'on',
     KESTREL_AGENT_HUBBLE_ADDRESS: `unix://${socket}`,

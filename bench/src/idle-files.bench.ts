@@ -16,6 +16,7 @@ import path from 'node:path';
 import { adminRequest } from '@kestrel/core';
 import { IngestRecorder } from '@kestrel/e2e/harness/ingest-recorder';
 import { createInternalPki, startAgent } from '@kestrel/e2e/harness/system';
+import { imageEnv } from './image-env.js';
 
 const FILES = Number(process.env.BENCH_IDLE_FILES ?? 2000);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 30);
@@ -54,14 +55,8 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
   }
 }
 
-/** The agent image's environment: the NAME=VALUE pairs of images/agent.Dockerfile's `ENV NODE_OPTIONS=...` line. */
-function imageEnv(): string {
-  const dockerfile = fs.readFileSync(path.resolve(import.meta.dirname, '../../images/agent.Dockerfile'), 'utf8');
-  const line = /^ENV (.*NODE_OPTIONS=.*)$/m.exec(dockerfile)?.[1];
-  if (line === undefined) throw new Error('images/agent.Dockerfile: no ENV line with NODE_OPTIONS to run the agent as the image does');
-  return [...line.matchAll(/([A-Z_][A-Z0-9_]*)=("[^"]*"|\S+)/g)].map((m) => `${m[1]}=${m[2]!.replace(/^"|"$/g, '')}`).join(' ');
-}
-const IMAGE_ENV = imageEnv();
+/** The agent image's environment as a run (`NAME=VALUE ...`, see parseRun). */
+const IMAGE_ENV = Object.entries(imageEnv('agent')).map(([k, v]) => `${k}=${v}`).join(' ');
 
 /** Each run's extra environment, e.g. `NODE_OPTIONS=--max-semi-space-size=8 MALLOC_ARENA_MAX=2`; empty: none. */
 function parseRun(text: string): Record<string, string> {

@@ -21,6 +21,7 @@ import { adminRequest } from '@kestrel/core';
 import { readCloudSummary } from '@kestrel/e2e/harness/delivery-check';
 import { createInternalPki, startAggregator } from '@kestrel/e2e/harness/system';
 import { cloudHttp2Window, startBenchCloud } from './cloud.js';
+import { imageEnv, withNodeOptions } from './image-env.js';
 import { settingsFrom } from './settings-env.js';
 import type { ChildConfig, ChildMessage } from './ingest-agents-child.js';
 import { printProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
@@ -49,9 +50,8 @@ const profileDir = path.join(workDir, 'profile');
 const pki = createInternalPki(path.join(workDir, 'pki'));
 const { cloud, dataDir, cloudDir, address: cloudAddress } = await startBenchCloud(workDir, HEARTBEAT);
 const started = await startAggregator(workDir, 'aggregator-0', cloudDir, cloudAddress, pki, {
-  // What the aggregator image sets (images/aggregator.Dockerfile); BENCH_INGEST_AGGREGATOR_ENV overrides it.
-  NODE_OPTIONS: `--max-semi-space-size=8${PROFILE ? ` --cpu-prof --cpu-prof-dir=${profileDir}` : ''}`,
-  MALLOC_ARENA_MAX: '2',
+  // What the aggregator image sets (read from images/aggregator.Dockerfile); BENCH_INGEST_AGGREGATOR_ENV overrides it.
+  ...withNodeOptions(imageEnv('aggregator'), PROFILE ? `--cpu-prof --cpu-prof-dir=${profileDir}` : undefined),
   ...extraEnv,
 }).catch(async (err: unknown) => {
   await cloud.stop();
@@ -136,7 +136,7 @@ try {
   out(
     `${AGENTS} simulated agents connected (aggregator ${ready.aggregators.join(', ')}); batches of ${childConfig.batchLines} lines / 1 MiB, gzip (sealBatch), ` +
       `chunks of ${childConfig.chunkLines} lines per container, ${childConfig.podsPerAgent} pods per node, ${WINDOW} batches in flight per agent; cloud-dev heartbeat ${HEARTBEAT}; ` +
-      `aggregator defaults (replay window 5 s, logs linger 200 ms) with the image's NODE_OPTIONS=--max-semi-space-size=8 MALLOC_ARENA_MAX=2${Object.keys(extraEnv).length ? ` + ${JSON.stringify(extraEnv)}` : ''}${PROFILE ? ', under --cpu-prof' : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`,
+      `aggregator defaults (replay window 5 s, logs linger 200 ms) as its image runs it (${Object.entries(imageEnv('aggregator')).map(([k, v]) => `${k}=${v}`).join(' ')})${Object.keys(extraEnv).length ? ` + ${JSON.stringify(extraEnv)}` : ''}${PROFILE ? ', under --cpu-prof' : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`,
   );
   const t0 = Date.now();
   for (;;) {

@@ -21,6 +21,7 @@ import { createContainers, type SimulatedContainer } from '@kestrel/e2e/harness/
 import type { RunningProcess } from '@kestrel/e2e/harness/process';
 import { createInternalPki, startAgent, startAggregator } from '@kestrel/e2e/harness/system';
 import { cloudHttp2Window, startBenchCloud } from './cloud.js';
+import { imageEnv, withNodeOptions } from './image-env.js';
 import { settingsFrom } from './settings-env.js';
 import type { WriterConfig, WriterResult } from './latency-writer-child.js';
 import { printProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
@@ -48,7 +49,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kestrel-bench-latency-'));
-const profileEnv = (name: string): Record<string, string> => (PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.join(workDir, `profile-${name}`)}` } : {});
+const profileOptions = (name: string): string | undefined => (PROFILE ? `--cpu-prof --cpu-prof-dir=${path.join(workDir, `profile-${name}`)}` : undefined);
+const profileEnv = (name: string): Record<string, string> => withNodeOptions({}, profileOptions(name));
+/** The agents and aggregators run as their images run them (NODE_OPTIONS, MALLOC_ARENA_MAX of images/*.Dockerfile). */
+const agentImage = imageEnv('agent');
+const aggregatorImage = imageEnv('aggregator');
 const pki = createInternalPki(path.join(workDir, 'pki'));
 const processes: RunningProcess[] = [];
 let exitCode = 0;
@@ -57,7 +62,7 @@ try {
   processes.push(cloud);
   const aggregators = [];
   for (let i = 0; i < 2; i++) {
-    const a = await startAggregator(workDir, `aggregator-${i}`, cloudDir, address, pki, { ...aggregatorEnv, ...(i === 0 ? profileEnv('aggregator-0') : {}) });
+    const a = await startAggregator(workDir, `aggregator-${i}`, cloudDir, address, pki, { ...withNodeOptions(aggregatorImage, i === 0 ? profileOptions('aggregator-0') : undefined), ...aggregatorEnv });
     processes.push(a.aggregator);
     aggregators.push(a);
   }
@@ -78,8 +83,8 @@ try {
       KESTREL_AGENT_BATCH_MAX_LINES: '2000',
       KESTREL_AGENT_BATCH_MAX_SIZE: '1MiB',
       KESTREL_AGENT_READ_INTERVAL: '50ms',
+      ...withNodeOptions(agentImage, i === 0 ? profileOptions(name) : undefined),
       ...agentEnv,
-      ...(i === 0 ? profileEnv(name) : {}),
     });
     processes.push(agent);
     nodes.push({ name, containers, agent });
@@ -95,7 +100,7 @@ try {
     `${AGENTS} agents (${files} container files, ${(files / AGENTS).toFixed(0)} per node), 2 aggregators, cloud-dev (heartbeat ${HEARTBEAT}); ` +
       `addresses: ${ADDRESSES === 'alternate' ? 'one per agent, alternating' : 'both, rendezvous hashing'}; placement: ${[...placement].map(([n, a]) => `${n}->${a}`).join(' ')}`,
   );
-  out(`writing ${fmt(RATE)} lines/s per node for ${SECONDS} s; agent readInterval 50 ms, flushInterval 200 ms, batches 2000 lines / 1 MiB; aggregator logsBatchLinger 200 ms, replay window 5 s (defaults)${Object.keys(aggregatorEnv).length ? `; aggregators also ${JSON.stringify(aggregatorEnv)}` : ''}${Object.keys(agentEnv).length ? `; agents also ${JSON.stringify(agentEnv)}` : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`);
+  out(`writing ${fmt(RATE)} lines/s per node for ${SECONDS} s; agent readInterval 50 ms, flushInterval 200 ms, batches 2000 lines / 1 MiB; aggregator logsBatchLinger 200 ms, replay window 5 s (defaults); as the images run them: agents ${JSON.stringify(agentImage)}, aggregators ${JSON.stringify(aggregatorImage)}${Object.keys(aggregatorEnv).length ? `; aggregators also ${JSON.stringify(aggregatorEnv)}` : ''}${Object.keys(agentEnv).length ? `; agents also ${JSON.stringify(agentEnv)}` : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`);
 
   const before = processes.map((p) => procStats(p.pid!));
   const m0 = machineCpu();
