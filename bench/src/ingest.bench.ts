@@ -49,9 +49,11 @@ const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kestrel-bench-ingest-'));
 const profileDir = path.join(workDir, 'profile');
 const pki = createInternalPki(path.join(workDir, 'pki'));
 const { cloud, dataDir, cloudDir, address: cloudAddress } = await startBenchCloud(workDir, HEARTBEAT);
+/** How the aggregator image runs it (images/aggregator.Dockerfile: NODE_OPTIONS, MALLOC_ARENA_MAX). */
+const aggregatorImage = imageEnv('aggregator');
 const started = await startAggregator(workDir, 'aggregator-0', cloudDir, cloudAddress, pki, {
   // What the aggregator image sets (read from images/aggregator.Dockerfile); BENCH_INGEST_AGGREGATOR_ENV overrides it.
-  ...withNodeOptions(imageEnv('aggregator'), PROFILE ? `--cpu-prof --cpu-prof-dir=${profileDir}` : undefined),
+  ...withNodeOptions(aggregatorImage, PROFILE ? `--cpu-prof --cpu-prof-dir=${profileDir}` : undefined),
   ...extraEnv,
 }).catch(async (err: unknown) => {
   await cloud.stop();
@@ -136,7 +138,7 @@ try {
   out(
     `${AGENTS} simulated agents connected (aggregator ${ready.aggregators.join(', ')}); batches of ${childConfig.batchLines} lines / 1 MiB, gzip (sealBatch), ` +
       `chunks of ${childConfig.chunkLines} lines per container, ${childConfig.podsPerAgent} pods per node, ${WINDOW} batches in flight per agent; cloud-dev heartbeat ${HEARTBEAT}; ` +
-      `aggregator defaults (replay window 5 s, logs linger 200 ms) as its image runs it (${Object.entries(imageEnv('aggregator')).map(([k, v]) => `${k}=${v}`).join(' ')})${Object.keys(extraEnv).length ? ` + ${JSON.stringify(extraEnv)}` : ''}${PROFILE ? ', under --cpu-prof' : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`,
+      `aggregator defaults (replay window 5 s, logs linger 200 ms) as its image runs it (${Object.entries(aggregatorImage).map(([k, v]) => `${k}=${v}`).join(' ')})${Object.keys(extraEnv).length ? ` + ${JSON.stringify(extraEnv)}` : ''}${PROFILE ? ', under --cpu-prof' : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`,
   );
   const t0 = Date.now();
   for (;;) {
