@@ -28,8 +28,11 @@ proto: install
 proto-check: install
 	@scripts/proto-check.sh
 
+# The aggregator also runs as one bundled file (scripts/bundle.mjs: less memory), as its image, the e2e tests and the
+# benchmarks run it.
 build: install
 	tsc -b
+	node scripts/bundle.mjs
 
 unit: build
 	$(NODE_TEST) $(UNIT_TESTS)

@@ -34,6 +34,8 @@ export interface ChildConfig {
   ring: number;
   /** Send lines as LogLine objects, as agents before the framed encoding did (to compare the aggregator's cost). */
   legacyLines: boolean;
+  /** Records per second offered by all agents together, spread evenly; 0: as fast as acknowledgements allow. */
+  rate: number;
 }
 
 export type ChildMessage =
@@ -144,9 +146,27 @@ class SimAgent {
     this.pump();
   }
 
+  /** With an offered rate: when this agent may send its next batch, and the timer that waits for it. */
+  private nextAt = 0;
+  private paced: NodeJS.Timeout | undefined;
+
   /** Seals and sends batches while the window has room; one seal at a time so that batches go out in order. */
   pump(): void {
-    if (this.sealing || draining || this.inFlight.size >= config.window) return;
+    if (this.sealing || draining || this.inFlight.size >= config.window || this.paced) return;
+    if (config.rate > 0) {
+      const interval = (config.batchLines * config.agents.length * 1000) / config.rate;
+      const now = Date.now();
+      if (this.nextAt === 0) this.nextAt = now + Math.random() * interval;
+      if (now < this.nextAt) {
+        this.paced = setTimeout(() => {
+          this.paced = undefined;
+          this.pump();
+        }, this.nextAt - now);
+        return;
+      }
+      // A late agent does not make up for lost time with a burst.
+      this.nextAt = Math.max(this.nextAt + interval, now - interval);
+    }
     this.sealing = true;
     const sequence = ++this.sequence;
     const { content, lines } = this.build();

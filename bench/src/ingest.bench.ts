@@ -11,6 +11,8 @@
 //
 // Settings (environment): BENCH_INGEST_AGENTS (50), BENCH_INGEST_WINDOW (64), BENCH_INGEST_WARMUP (10 s),
 // BENCH_INGEST_SECONDS (30 s), BENCH_INGEST_AGGREGATOR_ENV ("K=V,K=V": extra aggregator settings),
+// BENCH_INGEST_RATE (records/s offered by all agents together, spread evenly: memory compared at one rate, since the
+// replay window holds 5 s of whatever rate the aggregator reaches; the windows then do not fill and are not waited for),
 // BENCH_PROFILE=1 (the aggregator runs under node --cpu-prof; the top functions are printed),
 // BENCH_CLOUD_HTTP2_WINDOW=1 (cloud-dev advertises an 8 MiB HTTP/2 window instead of 64 KiB: see http2-window.ts).
 import { fork } from 'node:child_process';
@@ -33,6 +35,8 @@ const WARMUP_S = Number(process.env.BENCH_INGEST_WARMUP ?? 10);
 /** How long to wait, after the first Acks, for the agents' windows to fill before the warm-up starts anyway. */
 const FILL_TIMEOUT_S = 120;
 const MEASURE_S = Number(process.env.BENCH_INGEST_SECONDS ?? 30);
+/** Records/s offered by all agents together (0: as fast as acknowledgements allow, the default). */
+const RATE = Number(process.env.BENCH_INGEST_RATE ?? 0);
 const PROFILE = process.env.BENCH_PROFILE === '1';
 /** The drain gives up when no acknowledgement came for this long. */
 const DRAIN_STALL_MS = 60_000;
@@ -91,6 +95,7 @@ const childConfig: ChildConfig = {
   podsPerAgent: 8,
   ring: 512,
   legacyLines: process.env.BENCH_INGEST_LEGACY_LINES === '1',
+  rate: RATE,
 };
 const child = fork(path.join(import.meta.dirname, 'ingest-agents-child.js'), [JSON.stringify(childConfig)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 const waiters = new Map<string, (m: ChildMessage) => void>();
@@ -153,12 +158,14 @@ try {
   const full = Math.floor(0.95 * AGENTS * WINDOW);
   const fillDeadline = Date.now() + FILL_TIMEOUT_S * 1000;
   let filled = await sample();
-  while (filled.inFlight < full && Date.now() < fillDeadline) {
+  while (RATE === 0 && filled.inFlight < full && Date.now() < fillDeadline) {
     await sleep(1000);
     filled = await sample();
   }
   out(
-    filled.inFlight >= full
+    RATE > 0
+      ? `offered ${RATE.toLocaleString('en-US')} records/s in all; warming up ${WARMUP_S} s, then measuring ${MEASURE_S} s`
+      : filled.inFlight >= full
       ? `agents' windows full (${filled.inFlight} batches unacknowledged) after ${((Date.now() - t0) / 1000).toFixed(1)} s; warming up ${WARMUP_S} s, then measuring ${MEASURE_S} s`
       : `agents' windows not full after ${FILL_TIMEOUT_S} s (${filled.inFlight} of ${AGENTS * WINDOW} batches unacknowledged: the aggregator keeps up); warming up ${WARMUP_S} s, then measuring ${MEASURE_S} s`,
   );

@@ -4,6 +4,7 @@ import path from 'node:path';
 export const repoRoot = path.resolve(import.meta.dirname, '../../..');
 export const programs = {
   cloudDev: path.join(repoRoot, 'packages/cloud-dev/dist/main.js'),
-  aggregator: path.join(repoRoot, 'packages/aggregator/dist/main.js'),
+  // The bundle that the aggregator's image runs (scripts/bundle.mjs, made by make build).
+  aggregator: path.join(repoRoot, 'packages/aggregator/dist/kestrel-aggregator.mjs'),
   agent: path.join(repoRoot, 'packages/agent/dist/main.js'),
 };

@@ -275,7 +275,7 @@ async function runAggregator(argv: readonly string[]): Promise<void> {
       : new CertificateIdentityCheck((peer) => transport.certificateOf(peer));
   const ingest = new IngestService(
     config.aggregatorId,
-    { submitLogs: (logs, s) => uplink.submitLogs(logs, s), submitFramedLogs: (header, entries, s) => uplink.submitFramedLogs(header, entries, s), takesSegments: () => uplink.takesSegments(), submitNodeCondition: (change, s) => uplink.submit({ $case: 'nodeConditionChange', value: change }, s), submitFlowWindow: (node, w, s) => flows.submitFlowWindow(node, w, s) },
+    { submitLogs: (logs, s) => uplink.submitLogs(logs, s), submitFramedLogs: (header, entries, s, copied) => uplink.submitFramedLogs(header, entries, s, copied), takesSegments: () => uplink.takesSegments(), submitNodeCondition: (change, s) => uplink.submit({ $case: 'nodeConditionChange', value: change }, s), submitFlowWindow: (node, w, s) => flows.submitFlowWindow(node, w, s) },
     new ReplayFilter(config.dedupeMaxFiles),
     { maxEntries: config.logsMaxEntriesPerMessage, maxBytes: config.logsMaxMessageSize, maxBatchContentBytes: config.ingestMaxMessageSize * 8, maxOpenBatches: config.ingestMaxOpenBatches },
     identity,

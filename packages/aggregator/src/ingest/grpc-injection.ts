@@ -6,26 +6,41 @@
 // (Server.createConnectionInjector). This file adds nice-grpc service implementations to such a server exactly as
 // nice-grpc's Server.listen() does (same handler wrappers, so the same CallContext, request iterables, error and
 // cancellation behaviour that IngestService is written against). Those wrappers are nice-grpc internals (marked
-// @internal, without types), hence the typed require; nice-grpc is pinned (2.1.18) in package.json, and the
-// aggregator's ingest tests fail loudly if a version moves them.
-import { createRequire } from 'node:module';
+// @internal, their typings empty), hence the casts; nice-grpc is pinned (2.1.18) in package.json, and the
+// aggregator's ingest tests fail loudly if a version moves them. They are imported, not required at run time, so
+// that the aggregator's bundle (scripts/bundle.mjs) carries them with the nice-grpc it is built with.
 import type * as grpc from '@grpc/grpc-js';
 import type { CompatServiceDefinition, ServiceImplementation } from 'nice-grpc';
+import * as bidiStreamingModule from 'nice-grpc/lib/server/handleBidiStreamingCall.js';
+import * as clientStreamingModule from 'nice-grpc/lib/server/handleClientStreamingCall.js';
+import * as serverStreamingModule from 'nice-grpc/lib/server/handleServerStreamingCall.js';
+import * as unaryModule from 'nice-grpc/lib/server/handleUnaryCall.js';
+import * as definitionsModule from 'nice-grpc/lib/service-definitions/index.js';
 
 type Handler = grpc.UntypedHandleCall;
 type MethodHandlerFactory = (definition: unknown, implementation: (...args: never[]) => unknown, middleware: undefined) => Handler;
 
-const require = createRequire(import.meta.url);
-const definitions = require('nice-grpc/lib/service-definitions/index.js') as {
-  normalizeServiceDefinition(definition: CompatServiceDefinition): Record<string, { requestStream: boolean; responseStream: boolean }>;
-  toGrpcJsServiceDefinition(definition: Record<string, unknown>): grpc.ServiceDefinition;
+/** A CommonJS module's export, as Node's named-export detection or a bundler's interop presents it. */
+function commonJsExport<T>(namespace: object, name: string): T {
+  const ns = namespace as Record<string, unknown> & { default?: Record<string, unknown> };
+  return (ns[name] ?? ns.default?.[name]) as T;
+}
+
+const definitions = {
+  normalizeServiceDefinition: commonJsExport<(definition: CompatServiceDefinition) => Record<string, { requestStream: boolean; responseStream: boolean }>>(
+    definitionsModule, 'normalizeServiceDefinition'),
+  toGrpcJsServiceDefinition: commonJsExport<(definition: Record<string, unknown>) => grpc.ServiceDefinition>(
+    definitionsModule, 'toGrpcJsServiceDefinition'),
 };
 const factories = {
-  unary: (require('nice-grpc/lib/server/handleUnaryCall.js') as { createUnaryMethodHandler: MethodHandlerFactory }).createUnaryMethodHandler,
-  serverStreaming: (require('nice-grpc/lib/server/handleServerStreamingCall.js') as { createServerStreamingMethodHandler: MethodHandlerFactory }).createServerStreamingMethodHandler,
-  clientStreaming: (require('nice-grpc/lib/server/handleClientStreamingCall.js') as { createClientStreamingMethodHandler: MethodHandlerFactory }).createClientStreamingMethodHandler,
-  bidiStreaming: (require('nice-grpc/lib/server/handleBidiStreamingCall.js') as { createBidiStreamingMethodHandler: MethodHandlerFactory }).createBidiStreamingMethodHandler,
+  unary: commonJsExport<MethodHandlerFactory>(unaryModule, 'createUnaryMethodHandler'),
+  serverStreaming: commonJsExport<MethodHandlerFactory>(serverStreamingModule, 'createServerStreamingMethodHandler'),
+  clientStreaming: commonJsExport<MethodHandlerFactory>(clientStreamingModule, 'createClientStreamingMethodHandler'),
+  bidiStreaming: commonJsExport<MethodHandlerFactory>(bidiStreamingModule, 'createBidiStreamingMethodHandler'),
 };
+for (const [name, fn] of Object.entries(definitions)) {
+  if (typeof fn !== 'function') throw new Error(`nice-grpc internals moved: no ${name} (see grpc-injection.ts)`);
+}
 for (const [name, factory] of Object.entries(factories)) {
   if (typeof factory !== 'function') throw new Error(`nice-grpc internals moved: no ${name} method handler factory (see grpc-injection.ts)`);
 }

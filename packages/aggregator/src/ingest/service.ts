@@ -14,7 +14,7 @@
 // Who may speak: after the Hello, the identity check must confirm that the peer runs on the node it names (an agent
 // cannot speak for another node); node condition changes must name that node too.
 import { AsyncQueue, type Logger } from '@kestrel/core';
-import type { AggregatorMessage, AgentMessage, BatchContent, FlowWindow, IngestServiceImplementation, LogChunk } from '@kestrel/proto/ingest/v1';
+import { Encoding, type AggregatorMessage, type AgentMessage, type BatchContent, type FlowWindow, type IngestServiceImplementation, type LogChunk } from '@kestrel/proto/ingest/v1';
 import { BatchContentError, openBatch } from '@kestrel/proto/ingest/v1/codec';
 import type { NodeConditionChange, PodLogs } from '@kestrel/proto/cloud/v1';
 import { sliceEntries, type FramedEntries } from '@kestrel/proto/cloud/v1/log-entries';
@@ -22,6 +22,7 @@ import { inflateSegmentSync } from '@kestrel/proto/ingest/v1/segments';
 import { checkChunks, sumOf } from './chunk-check.js';
 import { endOffsetsOf, lineNumbersOf } from '@kestrel/proto/ingest/v1/positions';
 import { OpenGate } from './open-gate.js';
+import { ReceivedBuffer, receivedBufferOf } from './received-buffer.js';
 import { ServerError, Status, type CallContext } from 'nice-grpc';
 import { ReplayFilter } from '../pipeline/replay-filter.js';
 import { podLogsHeader, toPodLogs, type PodLogsLimits } from '../pipeline/pod-logs.js';
@@ -32,8 +33,11 @@ import type { AgentIdentityCheck } from './identity.js';
 export interface IngestSink {
   /** Accepts a PodLogs once there is room; `delivered` settles when it is safe to acknowledge. */
   submitLogs(logs: PodLogs, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
-  /** The same for entries the agent sent framed for PodLogs: passed on as bytes. */
-  submitFramedLogs(header: PodLogsHeader, entries: FramedEntries, signal: AbortSignal): Promise<{ delivered: Promise<void> }>;
+  /**
+   * The same for entries the agent sent framed for PodLogs: passed on as bytes. `copied`, when given, is called once
+   * the sink holds no view of the entries' bytes any more (it copied them into a message): received-buffer.ts.
+   */
+  submitFramedLogs(header: PodLogsHeader, entries: FramedEntries, signal: AbortSignal, copied?: () => void): Promise<{ delivered: Promise<void> }>;
   /**
    * Whether submitFramedLogs takes an agent's compressed segment as it is (the uplink compresses PodLogs itself):
    * then the inflated bytes of a segment are not kept (entries.bytes may be empty when entries.segment is set).
@@ -194,8 +198,11 @@ export class IngestService implements IngestServiceImplementation {
             }
             outstanding++;
             view.unacknowledged++;
+            // Freed once submitted and copied by the uplink (not if submitting fails: then V8 frees it).
+            const received = new ReceivedBuffer(receivedBufferOf(m.value.content, content, m.value.encoding !== Encoding.ENCODING_NONE));
             // An array, not a promise: an async function cannot resolve to a pending promise.
-            waits = await this.handleBatch(view, content, check.newestMs, context.signal);
+            waits = await this.handleBatch(view, content, check.newestMs, context.signal, received);
+            received.release();
           } finally {
             endTurn();
             this.gateChanged();
@@ -236,7 +243,7 @@ export class IngestService implements IngestServiceImplementation {
   }
 
   /** Submits a batch's new lines and node conditions; resolves (once submitted) to the promises of their delivery. */
-  private async handleBatch(agent: AgentView, batch: BatchContent, newest: number, signal: AbortSignal): Promise<Promise<void>[]> {
+  private async handleBatch(agent: AgentView, batch: BatchContent, newest: number, signal: AbortSignal, received: ReceivedBuffer): Promise<Promise<void>[]> {
     const node = agent.node;
     const now = new Date();
     const waits: Promise<void>[] = [];
@@ -264,7 +271,7 @@ export class IngestService implements IngestServiceImplementation {
       this.submitting.set(key, mine);
       try {
         if (before) await before;
-        const submitted = await this.submitChunk(agent, key, chunk, now, signal, waits);
+        const submitted = await this.submitChunk(agent, key, chunk, now, signal, waits, received);
         if (submitted) waits.push(submitted.delivered);
       } finally {
         release();
@@ -279,8 +286,8 @@ export class IngestService implements IngestServiceImplementation {
    * Submits a chunk's new lines; resolves once submitted to the promise of their delivery (undefined when nothing
    * was submitted), wrapped: an async function cannot resolve to a pending promise, it would wait for it.
    */
-  private async submitChunk(agent: AgentView, key: string, chunk: LogChunk, now: Date, signal: AbortSignal, waits: Promise<void>[]): Promise<{ delivered: Promise<void> } | undefined> {
-    if (chunk.entrySizes.length > 0) return this.submitFramedChunk(agent, key, chunk, now, signal, waits);
+  private async submitChunk(agent: AgentView, key: string, chunk: LogChunk, now: Date, signal: AbortSignal, waits: Promise<void>[], received: ReceivedBuffer): Promise<{ delivered: Promise<void> } | undefined> {
+    if (chunk.entrySizes.length > 0) return this.submitFramedChunk(agent, key, chunk, now, signal, waits, received);
     const fresh = chunk.lines.filter((l) => this.replays.isNew(key, l.endOffset));
     this.events.linesReceived.inc(chunk.lines.length);
     if (fresh.length < chunk.lines.length) {
@@ -308,7 +315,7 @@ export class IngestService implements IngestServiceImplementation {
    * submitChunk for lines the agent framed for PodLogs: the replay filter reads their end offsets, the bytes move as
    * they are, and compressed as the agent sent them when the whole chunk is new (openBatch checked the segment).
    */
-  private async submitFramedChunk(agent: AgentView, key: string, chunk: LogChunk, now: Date, signal: AbortSignal, waits: Promise<void>[]): Promise<{ delivered: Promise<void> } | undefined> {
+  private async submitFramedChunk(agent: AgentView, key: string, chunk: LogChunk, now: Date, signal: AbortSignal, waits: Promise<void>[], received: ReceivedBuffer): Promise<{ delivered: Promise<void> } | undefined> {
     let framed: FramedEntries = { bytes: chunk.entries, sizes: chunk.entrySizes, lineNumbers: lineNumbersOf(chunk) };
     const count = framed.sizes.length;
     const ends = endOffsetsOf(chunk);
@@ -329,7 +336,7 @@ export class IngestService implements IngestServiceImplementation {
     }
     if (first === count && !chunk.streamComplete) return undefined;
     agent.lines += count - first;
-    const accepted = await this.sink.submitFramedLogs(podLogsHeader(agent.node, chunk, now), sliceEntries(framed, first), signal);
+    const accepted = await this.sink.submitFramedLogs(podLogsHeader(agent.node, chunk, now), sliceEntries(framed, first), signal, received.hold());
     if (first < count) this.replays.advance(key, ends[count - 1]!);
     this.trackUndelivered(key, accepted.delivered);
     return { delivered: accepted.delivered };

@@ -9,14 +9,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLogger, createRegistry, metricTotal, TlsReloader, type Counter, type Registry } from '@kestrel/core';
-import { BatchContent, IngestServiceDefinition, type AgentMessage, type AggregatorMessage } from '@kestrel/proto/ingest/v1';
+import { randomBytes } from 'node:crypto';
+import { BatchContent, IngestServiceDefinition, LogChunk, type AgentMessage, type AggregatorMessage } from '@kestrel/proto/ingest/v1';
+import { frameEntries } from '@kestrel/proto/cloud/v1/log-entries';
+import { encodePositions } from '@kestrel/proto/ingest/v1/positions';
 import { sealBatch } from '@kestrel/proto/ingest/v1/codec';
 import { ChannelCredentials, ClientError, createChannel, createClient, Metadata, Status } from 'nice-grpc';
 import { ReplayFilter } from '../pipeline/replay-filter.js';
 import { CertificateIdentityCheck } from './certificate-identity.js';
 import { IngestEvents } from './events.js';
 import type { AgentIdentityCheck } from './identity.js';
-import { IngestService } from './service.js';
+import { IngestService, type IngestSink } from './service.js';
 import { IngestTransport, type AgentAuthMode } from './transport.js';
 
 const testdata = (name: string) => new URL(`../../../core/src/testdata/${name}`, import.meta.url);
@@ -42,7 +45,9 @@ interface Running {
   stop(): Promise<void>;
 }
 
-async function start(agentAuth: AgentAuthMode, identityFor?: (transport: IngestTransport) => AgentIdentityCheck, maxReceiveMessageBytes = 1 << 20): Promise<Running> {
+const acceptingSink: IngestSink = { submitLogs: async () => ({ delivered: Promise.resolve() }), submitFramedLogs: async () => ({ delivered: Promise.resolve() }), submitNodeCondition: async () => ({ delivered: Promise.resolve() }) };
+
+async function start(agentAuth: AgentAuthMode, identityFor?: (transport: IngestTransport) => AgentIdentityCheck, maxReceiveMessageBytes = 1 << 20, sink = acceptingSink): Promise<Running> {
   const registry = createRegistry('t', false);
   const logger = createLogger('test', 'error');
   logger.silent = true;
@@ -60,7 +65,7 @@ async function start(agentAuth: AgentAuthMode, identityFor?: (transport: IngestT
   const identity = identityFor ? identityFor(transport) : new CertificateIdentityCheck((peer) => transport.certificateOf(peer));
   const service = new IngestService(
     'agg-test',
-    { submitLogs: async () => ({ delivered: Promise.resolve() }), submitFramedLogs: async () => ({ delivered: Promise.resolve() }), submitNodeCondition: async () => ({ delivered: Promise.resolve() }) },
+    sink,
     new ReplayFilter(1000),
     { maxEntries: 1000, maxBytes: 1 << 20, maxBatchContentBytes: 8 << 20 },
     identity,
@@ -252,4 +257,41 @@ test('stop() ends open agent connections within the grace period', async () => {
   const ended = await open;
   assert.notEqual(ended.status, undefined, 'the stream ended with a status');
   a.close();
+});
+
+/** A batch of framed lines of random text (incompressible), about `bytes` long. */
+async function framedBatch(sequence: number, bytes: number): Promise<AgentMessage> {
+  const lines = Array.from({ length: Math.ceil(bytes / 200) }, (_, i) => ({ timestamp: { seconds: 1, nanos: i }, message: randomBytes(100).toString('hex'), level: '', lineNumber: i + 1, errorInfo: undefined }));
+  const framed = frameEntries(lines);
+  const chunk = LogChunk.fromPartial({
+    namespace: 'shop', podName: 'web-1', podUid: 'uid-1', containerName: 'app', file: { device: 1, inode: sequence, fingerprint: 3 },
+    entries: Buffer.from(framed.bytes), entrySizes: [...framed.sizes], ...encodePositions(0, framed.sizes.map((_, i) => (i + 1) * 210), framed.lineNumbers),
+  });
+  return { message: { $case: 'batch', value: await sealBatch(sequence, BatchContent.fromPartial({ logs: [chunk] }), false) } };
+}
+
+test("a batch received over gRPC is freed once the uplink copied its lines, not left for V8; a small one is left alone", async () => {
+  const seen: { view: Uint8Array; copy: Buffer }[] = [];
+  const sink: IngestSink = {
+    ...acceptingSink,
+    async submitFramedLogs(_header, entries, _signal, copied) {
+      seen.push({ view: entries.bytes, copy: Buffer.from(entries.bytes) });
+      copied?.();
+      return { delivered: Promise.resolve() };
+    },
+  };
+  const running = await start('certificate', undefined, 1 << 20, sink);
+  const { ingest, close } = client(running.address, 'node-a');
+  try {
+    const { received } = await converse(ingest, [hello('node-a'), await framedBatch(1, 100_000), await framedBatch(2, 2_000)], { until: (m) => m.message?.$case === 'ack' && m.message.value.sequence === 2 });
+    assert.deepEqual(received.filter((m) => m.message?.$case === 'ack').map((m) => m.message?.$case === 'ack' && m.message.value.sequence), [1, 2]);
+    assert.equal(seen.length, 2);
+    assert.ok(seen[0]!.copy.length > 90_000);
+    assert.equal(seen[0]!.view.length, 0, 'the large batch was not freed');
+    assert.ok(seen[1]!.copy.length > 1_000);
+    assert.deepEqual(Buffer.from(seen[1]!.view), seen[1]!.copy, 'a small batch (a slice of the shared pool) was touched');
+  } finally {
+    close();
+    await running.stop();
+  }
 });

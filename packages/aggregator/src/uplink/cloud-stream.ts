@@ -24,6 +24,7 @@
 // keepalive notices). Reconnects use jittered exponential backoff.
 import * as grpc from '@grpc/grpc-js';
 import { Backoff, type Logger } from '@kestrel/core';
+import { freeOwned } from '@kestrel/proto/buffers';
 import type { CloudConnection } from './connection.js';
 import { failMessage, settle, type OutMessage } from './delivery.js';
 import type { UplinkEvents } from './events.js';
@@ -86,6 +87,18 @@ type Outcome =
 const size = (m: OutMessage) => m.plainBytes;
 /** What the writes and the replay window count: the bytes the message holds (compressed, once compressed). */
 const held = (m: OutMessage) => (m.wire?.gzip ? m.wire.bytes.length : m.plainBytes);
+
+/**
+ * Frees a released message's bytes at once (owned-memory.ts): they stayed in the replay window for seconds, so V8
+ * would free them only at a full collection, and at ~10 MB/s of PodLogs tens of MB of them waited for one. The bytes
+ * are the message's own (records.ts, log-batcher.ts and precompressed.ts allocate them apart), grpc-js copied them
+ * into its frame before the write completed, and nothing reads a message once it left the window.
+ */
+function freeBytes(m: OutMessage): void {
+  if (m.wire?.shared) freeOwned(m.wire.bytes);
+  m.wire = undefined;
+  m.inner = undefined;
+}
 
 export class CloudStream {
   private queue: OutMessage[] = [];
@@ -436,6 +449,7 @@ export class CloudStream {
       this.window.shift();
       this.windowBytes -= held(head);
       settle(head);
+      freeBytes(head);
       freed = true;
     }
     if (freed) this.pump();

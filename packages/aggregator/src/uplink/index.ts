@@ -237,14 +237,14 @@ export class Uplink {
    * PodLogs whose entries come framed from the agent (see @kestrel/proto/cloud/v1/log-entries): never decoded here;
    * the agent's compressed segment, when there is one, is sent as it is while the uplink compresses PodLogs itself.
    */
-  async submitFramedLogs(header: PodLogsHeader, entries: FramedEntries, signal: AbortSignal): Promise<Accepted> {
+  async submitFramedLogs(header: PodLogsHeader, entries: FramedEntries, signal: AbortSignal, copied?: () => void): Promise<Accepted> {
     await this.waitForLogRoom(signal);
     const delivery = new Delivery();
     // Without compression towards the cloud (or without the patched grpc-js) a segment is of no use here.
     if (entries.segment && !this.takesSegments()) {
       entries = { bytes: entries.bytes.length > 0 || entries.sizes.length === 0 ? entries.bytes : inflateSegmentSync(entries.segment), sizes: entries.sizes, lineNumbers: entries.lineNumbers };
     }
-    this.batcher.addFramed(header, entries, delivery);
+    this.batcher.addFramed(header, entries, delivery, copied);
     return { delivered: delivery.promise };
   }
 

@@ -168,3 +168,29 @@ test('a compressed run is not split by the entry limit, but is inflated and spli
   assert.ok(out.every((m) => m.wire?.gzip !== true && m.inner!.length <= 2000 + 300), 'the parts are plain again');
   assert.deepEqual(out.flatMap((m) => cloudReads(m).logEntries.map((e) => e.lineNumber)), Array.from({ length: 100 }, (_, i) => i + 1));
 });
+
+test("a run's giver is told once its bytes were copied into a message: when the batch is sealed, when split, when empty", () => {
+  const out: OutMessage[] = [];
+  const batcher = new LogBatcher({ maxEntries: 1000, maxBytes: 1 << 20, lingerMs: 60_000 }, (m) => out.push(m), 1);
+  const copied: string[] = [];
+  const a = framedRun('app', 1, 20, true);
+  const b = framedRun('app', 21, 5, false);
+  batcher.addFramed(a.header, a.framed, new Delivery(), () => copied.push('a'));
+  batcher.addFramed(b.header, b.framed, new Delivery(), () => copied.push('b'));
+  assert.equal(copied.length, 0, 'told while the batch still holds the views');
+  // The views may be freed now: the sealed message must hold copies.
+  batcher.flushAll();
+  assert.deepEqual(copied, ['a', 'b']);
+  const before = cloudReads(out[0]!);
+  a.framed.segment!.bytes.fill(0);
+  b.framed.bytes.fill(0);
+  assert.deepEqual(cloudReads(out[0]!), before);
+  assert.equal(before.logEntries.length, 25);
+
+  const small = new LogBatcher({ maxEntries: 10, maxBytes: 1 << 20, lingerMs: 60_000 }, (m) => out.push(m));
+  const wide = framedRun('app', 100, 35, false);
+  small.addFramed(wide.header, wide.framed, new Delivery(), () => copied.push('split'));
+  const done = framedRun('app', 200, 0, false);
+  small.addFramed({ ...done.header, streamComplete: true }, done.framed, new Delivery(), () => copied.push('empty'));
+  assert.deepEqual(copied, ['a', 'b', 'split', 'empty']);
+});

@@ -44,6 +44,8 @@ export type PodLogsHeader = Omit<PodLogs, 'logEntries'>;
 
 /** Entries as they arrived: framed bytes, or (once checked) the agent's segment alone, without the plain bytes. */
 interface Run {
+  /** Called once the run's bytes were copied into messages: whoever gave them may then free them. */
+  copied?: () => void;
   sizes: readonly number[];
   lineNumbers: readonly number[];
   /** Framed bytes: what the run holds once inflated. */
@@ -105,15 +107,15 @@ export class LogBatcher {
    * Entries already framed for PodLogs (what agents send): moved as bytes, never decoded; with a segment, moved
    * compressed and never inflated.
    */
-  addFramed(header: PodLogsHeader, framed: FramedEntries, delivery: Delivery): void {
+  addFramed(header: PodLogsHeader, framed: FramedEntries, delivery: Delivery, copied?: () => void): void {
     const count = framed.sizes.length;
     const key = containerKey(header);
-    const run = runOf(framed);
+    const run: Run = { ...runOf(framed), copied };
     if (count === 0) {
       // Nothing to carry (e.g. a stream_complete marker): its own message, after the container's waiting lines.
       this.seal(key);
       delivery.expect(1);
-      this.emit(header, [run], [delivery]);
+      this.emitRuns(header, [run], [delivery]);
       return;
     }
     const size = run.length;
@@ -127,6 +129,7 @@ export class LogBatcher {
       delivery.expect(parts.length);
       // Only the last part may say that the container's stream is complete.
       parts.forEach((part, i) => this.emit(i === parts.length - 1 ? header : { ...header, streamComplete: false }, [runOf(part)], [delivery]));
+      copied?.();
       return;
     }
     delivery.expect(1);
@@ -166,7 +169,13 @@ export class LogBatcher {
     this.pending.delete(key);
     clearTimeout(open.timer);
     this.pendingBytesTotal -= open.bytes;
-    this.emit(open.header, open.runs, open.deliveries);
+    this.emitRuns(open.header, open.runs, open.deliveries);
+  }
+
+  /** emit, then tells each run's giver that its bytes were copied (emit keeps no view of them once it returns). */
+  private emitRuns(header: PodLogsHeader, runs: Run[], deliveries: Delivery[]): void {
+    this.emit(header, runs, deliveries);
+    for (const r of runs) r.copied?.();
   }
 
   /**

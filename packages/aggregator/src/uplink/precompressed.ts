@@ -6,8 +6,10 @@
 // the queue, the writes and the replay window then hold ~6x less memory for the same lines, and a replay costs no
 // compression. grpc-js is patched (patches/@grpc__grpc-js@1.14.7.patch) to frame a Buffer marked with
 // PRECOMPRESSED_GZIP as a gzip message as it is, or to inflate it back when the call does not send gzip.
-import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
+// Imported, not required at run time, so that the aggregator's bundle (scripts/bundle.mjs) checks the grpc-js it
+// carries.
+import * as compressionFilter from '@grpc/grpc-js/build/src/compression-filter.js';
 
 /** The mark the patched grpc-js looks for on a message Buffer; its value is the uncompressed length. */
 export const PRECOMPRESSED_GZIP = Symbol.for('grpc-js.precompressed-gzip');
@@ -19,12 +21,8 @@ type Marked = Buffer & { [PRECOMPRESSED_GZIP]?: number };
  * time and the cloud would read gzip bytes as protobuf, so the uplink then leaves compression to grpc-js.
  */
 export function grpcTakesPrecompressed(): boolean {
-  try {
-    const filter = createRequire(import.meta.url)('@grpc/grpc-js/build/src/compression-filter.js') as { PRECOMPRESSED_GZIP?: unknown };
-    return filter.PRECOMPRESSED_GZIP === PRECOMPRESSED_GZIP;
-  } catch {
-    return false;
-  }
+  const filter = compressionFilter as unknown as { PRECOMPRESSED_GZIP?: unknown; default?: { PRECOMPRESSED_GZIP?: unknown } };
+  return (filter.PRECOMPRESSED_GZIP ?? filter.default?.PRECOMPRESSED_GZIP) === PRECOMPRESSED_GZIP;
 }
 
 /** Compresses a stream's request message for writing as it is (on libuv's thread pool). */

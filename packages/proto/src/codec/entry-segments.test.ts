@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import zlib from 'node:zlib';
-import { crc32Combine, deflateSegment, deflateSegmentSync, gzipFromSegments, inflateSegment, inflateSegmentSync, SegmentError, storedSegment } from './entry-segments.js';
+import { checkSegment, crc32Combine, deflateSegment, deflateSegmentSync, gzipFromSegments, inflateSegment, inflateSegmentSync, SegmentError, storedSegment } from './entry-segments.js';
+
+/** Whether a view's memory was freed (its ArrayBuffer detached). */
+const isDetached = (view: Uint8Array): boolean => (view.buffer as ArrayBuffer).detached;
 
 const text = (seed: number, lines: number): Buffer =>
   Buffer.from(Array.from({ length: lines }, (_, i) => `{"level":"info","msg":"request done","path":"/items/${(i * 7919 + seed) % 1000}","status":200}\n`).join(''));
@@ -40,6 +43,45 @@ test('a segment from a peer inflates to its entries when its length, CRC-32 and 
   const s = await deflateSegment(plain, 6);
   assert.deepEqual(inflateSegment(s.bytes, s.length, s.crc32), plain);
   assert.deepEqual(inflateSegmentSync(s), plain);
+});
+
+test('checkSegment shows the inflated entries to its reader and frees them as soon as it returns', async () => {
+  const plain = text(7, 2000); // ~190 KB inflated: a buffer of its own, not a slice of Buffer's pool
+  const s = await deflateSegment(plain, 6);
+  let seen: Buffer | undefined;
+  const lines = checkSegment(s.bytes, s.length, s.crc32, (bytes) => {
+    seen = bytes;
+    assert.deepEqual(bytes, plain);
+    return bytes.toString().split('\n').length - 1;
+  });
+  assert.equal(lines, 2000);
+  assert.equal(isDetached(seen!), true, 'the inflated bytes were left for the garbage collector');
+  assert.equal(seen!.length, 0);
+  // The segment itself is the caller's and stays as it was.
+  assert.deepEqual(inflateSegment(s.bytes, s.length, s.crc32), plain);
+});
+
+test("checkSegment of a small segment leaves Buffer's shared pool alone", async () => {
+  const plain = text(8, 3); // a few hundred bytes inflated: zlib's output is a slice of the pool
+  const s = await deflateSegment(plain, 6);
+  const neighbour = Buffer.from('bytes of someone else in the same pool slab');
+  let seen: Buffer | undefined;
+  checkSegment(s.bytes, s.length, s.crc32, (bytes) => (seen = bytes));
+  assert.equal(isDetached(seen!), false);
+  assert.deepEqual(seen, plain);
+  assert.equal(neighbour.toString(), 'bytes of someone else in the same pool slab');
+});
+
+test('checkSegment refuses what inflateSegment refuses, and frees the inflated bytes when its reader throws', async () => {
+  const plain = text(9, 2000);
+  const s = await deflateSegment(plain, 6);
+  assert.throws(() => checkSegment(s.bytes, s.length, s.crc32 ^ 1, () => assert.fail('read a refused segment')), (err: unknown) => err instanceof SegmentError && /CRC-32/.test(err.message));
+  let seen: Buffer | undefined;
+  assert.throws(() => checkSegment(s.bytes, s.length, s.crc32, (bytes) => {
+    seen = bytes;
+    throw new Error('reader failed');
+  }), /reader failed/);
+  assert.equal(isDetached(seen!), true);
 });
 
 test('segments that would break the message they are put into are refused with a SegmentError', async () => {

@@ -6,6 +6,7 @@
 // trailer's CRC-32 is combined from theirs. The aggregator builds each PodLogs message for the cloud that way: its
 // own few header bytes as a stored block, then the agents' segments, without inflating or compressing the lines.
 import zlib from 'node:zlib';
+import { freeOwned, freeOwnedAllocation } from './owned-memory.js';
 
 const inflateRawInfo = zlib.inflateRawSync as unknown as (buffer: Uint8Array, options: zlib.ZlibOptions & { info: true }) => { buffer: Buffer; engine: { bytesWritten: number } };
 
@@ -138,22 +139,54 @@ export class SegmentError extends Error {}
  * docs/BENCHMARKS.md, "Aggregator ingest").
  */
 export function inflateSegment(segment: Uint8Array, length: number, crc32: number): Buffer {
+  const inflated = inflateChecked(segment, length, crc32);
+  freeOwned(inflated.closed);
+  return inflated.bytes;
+}
+
+/**
+ * inflateSegment for a caller that only reads the inflated bytes, in `read`: they are freed as soon as it returns
+ * (owned-memory.ts), not left for V8 to find dead. `read` must keep no view of them.
+ */
+export function checkSegment<T>(segment: Uint8Array, length: number, crc32: number, read: (bytes: Buffer) => T): T {
+  const inflated = inflateChecked(segment, length, crc32);
+  freeOwned(inflated.closed);
+  try {
+    return read(inflated.bytes);
+  } finally {
+    freeOwnedAllocation(inflated.bytes, inflated.chunk);
+  }
+}
+
+function inflateChecked(segment: Uint8Array, length: number, crc32: number): { bytes: Buffer; chunk: number; closed: Buffer } {
   const n = segment.length;
   if (n < 4 || SYNC_MARK.some((b, i) => segment[n - 4 + i] !== b)) throw new SegmentError('compressed entries do not end with a sync flush');
-  const closed = Buffer.allocUnsafe(n + FINAL_BLOCK.length);
+  // A buffer of its own (not a slice of Buffer's pool), so that it can be freed at once.
+  const closed = Buffer.allocUnsafeSlow(n + FINAL_BLOCK.length);
   closed.set(segment, 0);
   closed.set(FINAL_BLOCK, n);
+  const chunk = chunkFor(length);
   let out: { buffer: Buffer; engine: { bytesWritten: number } };
   try {
-    out = inflateRawInfo(closed, { info: true, maxOutputLength: Math.max(1, length), chunkSize: chunkFor(length) });
+    out = inflateRawInfo(closed, { info: true, maxOutputLength: Math.max(1, length), chunkSize: chunk });
   } catch (err) {
+    freeOwned(closed);
     throw new SegmentError(`compressed entries do not inflate to ${length} bytes (${err instanceof Error ? err.message : String(err)})`);
   }
-  if (out.engine.bytesWritten !== closed.length) throw new SegmentError(`compressed entries end ${closed.length - out.engine.bytesWritten} bytes before their segment does`);
-  if (out.buffer.length !== length) throw new SegmentError(`compressed entries inflate to ${out.buffer.length} bytes, not ${length}`);
-  const actual = zlib.crc32(out.buffer);
-  if (actual !== crc32) throw new SegmentError(`compressed entries have CRC-32 ${actual.toString(16)}, not ${crc32.toString(16)}`);
-  return out.buffer;
+  const bytes = out.buffer;
+  let problem: string | undefined;
+  if (out.engine.bytesWritten !== closed.length) problem = `compressed entries end ${closed.length - out.engine.bytesWritten} bytes before their segment does`;
+  else if (bytes.length !== length) problem = `compressed entries inflate to ${bytes.length} bytes, not ${length}`;
+  else {
+    const actual = zlib.crc32(bytes);
+    if (actual !== crc32) problem = `compressed entries have CRC-32 ${actual.toString(16)}, not ${crc32.toString(16)}`;
+  }
+  if (problem !== undefined) {
+    freeOwned(closed);
+    freeOwnedAllocation(bytes, chunk);
+    throw new SegmentError(problem);
+  }
+  return { bytes, chunk, closed };
 }
 
 /** Inflates a segment that was checked before (the aggregator's rare paths: a split, a stream without compression). */
