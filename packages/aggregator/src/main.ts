@@ -68,7 +68,8 @@ const setting = (key: string) => settingName(PREFIX, key);
 const INGEST_SHUTDOWN_GRACE_MS = 5000;
 
 async function runAggregator(argv: readonly string[]): Promise<void> {
-  tuneGarbageCollection();
+  // A bounded old generation: the aggregator frees its large buffers itself (packages/core/src/gc-tuning.ts).
+  tuneGarbageCollection(process.env, { heapGrowingPercent: 20 });
   const config = await exitOnConfigError(() => loadAggregatorConfig(argv));
   // Agent identity (docs/transport.md): tokens are checked with the API server, in the aggregator's namespace.
   const agentNamespace = podNamespace(config.kubernetesNamespace);

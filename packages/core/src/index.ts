@@ -14,4 +14,4 @@ export * from './tls-listener.js';
 export * from './service-account.js';
 export * from './kube-object.js';
 export { followFiles, type FileFollower } from './file-follower.js';
-export { tuneGarbageCollection, GC_FLAGS } from './gc-tuning.js';
+export { tuneGarbageCollection, gcFlags, GC_FLAGS, type GcTuning } from './gc-tuning.js';
