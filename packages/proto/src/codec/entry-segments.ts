@@ -139,9 +139,7 @@ export class SegmentError extends Error {}
  * docs/BENCHMARKS.md, "Aggregator ingest").
  */
 export function inflateSegment(segment: Uint8Array, length: number, crc32: number): Buffer {
-  const inflated = inflateChecked(segment, length, crc32);
-  freeOwned(inflated.closed);
-  return inflated.bytes;
+  return inflateChecked(segment, length, crc32).bytes;
 }
 
 /**
@@ -150,7 +148,6 @@ export function inflateSegment(segment: Uint8Array, length: number, crc32: numbe
  */
 export function checkSegment<T>(segment: Uint8Array, length: number, crc32: number, read: (bytes: Buffer) => T): T {
   const inflated = inflateChecked(segment, length, crc32);
-  freeOwned(inflated.closed);
   try {
     return read(inflated.bytes);
   } finally {
@@ -158,7 +155,8 @@ export function checkSegment<T>(segment: Uint8Array, length: number, crc32: numb
   }
 }
 
-function inflateChecked(segment: Uint8Array, length: number, crc32: number): { bytes: Buffer; chunk: number; closed: Buffer } {
+/** Inflates and checks a segment; `chunk` is the size of zlib's output buffer, which `bytes` is a view into. */
+function inflateChecked(segment: Uint8Array, length: number, crc32: number): { bytes: Buffer; chunk: number } {
   const n = segment.length;
   if (n < 4 || SYNC_MARK.some((b, i) => segment[n - 4 + i] !== b)) throw new SegmentError('compressed entries do not end with a sync flush');
   // A buffer of its own (not a slice of Buffer's pool), so that it can be freed at once.
@@ -166,27 +164,28 @@ function inflateChecked(segment: Uint8Array, length: number, crc32: number): { b
   closed.set(segment, 0);
   closed.set(FINAL_BLOCK, n);
   const chunk = chunkFor(length);
+  const closedLength = closed.length;
   let out: { buffer: Buffer; engine: { bytesWritten: number } };
   try {
     out = inflateRawInfo(closed, { info: true, maxOutputLength: Math.max(1, length), chunkSize: chunk });
   } catch (err) {
-    freeOwned(closed);
     throw new SegmentError(`compressed entries do not inflate to ${length} bytes (${err instanceof Error ? err.message : String(err)})`);
+  } finally {
+    freeOwned(closed);
   }
   const bytes = out.buffer;
   let problem: string | undefined;
-  if (out.engine.bytesWritten !== closed.length) problem = `compressed entries end ${closed.length - out.engine.bytesWritten} bytes before their segment does`;
+  if (out.engine.bytesWritten !== closedLength) problem = `compressed entries end ${closedLength - out.engine.bytesWritten} bytes before their segment does`;
   else if (bytes.length !== length) problem = `compressed entries inflate to ${bytes.length} bytes, not ${length}`;
   else {
     const actual = zlib.crc32(bytes);
     if (actual !== crc32) problem = `compressed entries have CRC-32 ${actual.toString(16)}, not ${crc32.toString(16)}`;
   }
   if (problem !== undefined) {
-    freeOwned(closed);
     freeOwnedAllocation(bytes, chunk);
     throw new SegmentError(problem);
   }
-  return { bytes, chunk, closed };
+  return { bytes, chunk };
 }
 
 /** Inflates a segment that was checked before (the aggregator's rare paths: a split, a stream without compression). */
