@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Duplex } from 'node:stream';
 import { test } from 'node:test';
-import { limitReadAhead } from './grpc-injection.js';
+import { limitReadAhead, STREAM_READ_AHEAD } from './grpc-injection.js';
 
 /** A stand-in for grpc-js's call stream: object mode, and each _read asks the peer for one more message. */
 function callStream() {
@@ -39,6 +39,23 @@ test('a bounded call reads ahead only as many messages as allowed while nobody c
   await settle();
   assert.equal(bounded.stream.readableLength, 2, 'one consumed, one more read');
   assert.equal(bounded.asked(), 3);
+});
+
+test('with the service default, a call asks its peer for the next message only when its reader wants one', async () => {
+  const call = callStream();
+  limitReadAhead(call.stream);
+  assert.equal(STREAM_READ_AHEAD, 0);
+  await settle();
+  assert.equal(call.asked(), 0, 'nothing asked of the peer before anyone reads');
+  const received: unknown[] = [];
+  for await (const message of call.stream) {
+    received.push(message);
+    if (received.length === 3) break;
+    await settle(); // the reader works on its message: nothing more is asked for meanwhile
+    assert.equal(call.stream.readableLength, 0);
+    assert.equal(call.asked(), received.length);
+  }
+  assert.deepEqual(received, [{ batch: 1 }, { batch: 2 }, { batch: 3 }]);
 });
 
 test('a stream that is not an object-mode readable is refused loudly (grpc-js internals moved)', () => {

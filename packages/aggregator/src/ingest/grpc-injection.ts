@@ -49,10 +49,13 @@ for (const [name, factory] of Object.entries(factories)) {
  * Messages a streaming call may hold decoded ahead of its reader. grpc-js's call is an object-mode stream with
  * Node's default read-ahead of 16 messages, which it keeps full whatever the service is doing: with agents' 1 MiB
  * batches (~120 KB compressed) that was ~2-4 MiB per agent stream, most of the aggregator's memory under load
- * (heap snapshot: 1,500 batches waiting in 50 calls' read buffers). With 2, what waits beyond that is in HTTP/2's
- * flow-control window, which grpc-js only opens as the service reads.
+ * (heap snapshot: 1,500 batches waiting in 50 calls' read buffers). With 0, grpc-js decodes the next message when
+ * the service asks for it (it pauses the HTTP/2 stream after each message and resumes it on a read): what waits
+ * beyond that is in HTTP/2's flow-control window (64 KiB) and at the agent, which keeps its batches until they are
+ * acknowledged anyway. 2 held two more batches per agent: 12 MiB more at the ingest bench's
+ * peak, for no throughput (docs/BENCHMARKS.md, "Aggregator ingest", session 10).
  */
-export const STREAM_READ_AHEAD = 2;
+export const STREAM_READ_AHEAD = 0;
 
 /** Lowers a grpc-js call's read-ahead (Node keeps it in the readable state; there is no public setter). */
 export function limitReadAhead(call: object, messages = STREAM_READ_AHEAD): void {
