@@ -11,12 +11,14 @@ import fs from 'node:fs';
 import { createCorpus } from './log-corpus.js';
 
 export interface WriterConfig {
-  nodes: { files: { file: string; pod: string; container: string }[] }[];
+  /** Per file, `seqFrom`: the sequence number of its last line already written (a warm-up run's), 0 if none. */
+  nodes: { files: { file: string; pod: string; container: string; seqFrom?: number }[] }[];
   linesPerSecondPerNode: number;
   seconds: number;
 }
 
 export interface WriterResult {
+  /** Per file, `lines`: the sequence number of its last line (lines written by this run and any before it). */
   files: { file: string; lines: number }[];
   seconds: number;
   /** Largest shortfall of a node behind its schedule, in lines (how far writing fell behind the rate). */
@@ -45,7 +47,7 @@ const nodes = config.nodes.map((n, i) => {
       const l = c.next();
       return { prefix: ` ${l.stream} F `, message: l.message };
     });
-    return { fd: fs.openSync(f.file, 'a'), ring, next: 0, seq: 0, file: f.file };
+    return { fd: fs.openSync(f.file, 'a'), ring, next: 0, seq: f.seqFrom ?? 0, file: f.file };
   });
   return { writers, written: 0, rr: 0 };
 });

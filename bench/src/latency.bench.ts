@@ -7,10 +7,15 @@
 // the count of lines written and stored, missing and duplicated lines, and p99 per slice of the run (stalls).
 // Target (printed, not asserted): p99 under 1 s, with the default batching delays (agent flushInterval 200 ms,
 // aggregator logsBatchLinger 200 ms), which the ingest benchmark's throughput figures were measured with too.
+// As the ingest benchmark warms up before it measures, the writer first writes BENCH_LATENCY_WARMUP_SECONDS (5) at
+// the same rate and the bench waits until those lines arrived: the processes' start-up (JIT, first streams, first
+// collections on a 2-core machine running nine processes) is printed on its own line and is not in the target's
+// figures. Every line of both phases must arrive exactly once.
 //
 // Settings (environment): BENCH_LATENCY_SECONDS (40: seconds of writing), BENCH_LATENCY_RATE (10000 lines/s per
 // node), BENCH_LATENCY_AGENTS (5), BENCH_LATENCY_ADDRESSES ("both": every agent gets both addresses; "alternate":
-// agent i gets aggregator i mod 2 only), BENCH_LATENCY_AGGREGATOR_ENV and BENCH_LATENCY_AGENT_ENV ("K=V,K=V":
+// agent i gets aggregator i mod 2 only; "N:M", e.g. "4:1": the first N agents get aggregator-0 only, the other M
+// aggregator-1 only, so an uneven placement that hashing gives by chance can be measured on purpose), BENCH_LATENCY_AGGREGATOR_ENV and BENCH_LATENCY_AGENT_ENV ("K=V,K=V":
 // extra settings of the aggregators, of the agents), BENCH_CLOUD_HTTP2_WINDOW=1 (cloud-dev advertises an 8 MiB HTTP/2 window: http2-window.ts), BENCH_PROFILE=1.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,9 +33,16 @@ import { printProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
 import { describeMachine, machineCpu, procStats, StoredEntryCounter } from './proc-stats.js';
 
 const SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 40);
+const WARMUP_SECONDS = Number(process.env.BENCH_LATENCY_WARMUP_SECONDS ?? 5);
 const RATE = Number(process.env.BENCH_LATENCY_RATE ?? 10_000);
 const AGENTS = Number(process.env.BENCH_LATENCY_AGENTS ?? 5);
 const ADDRESSES = process.env.BENCH_LATENCY_ADDRESSES ?? 'both';
+/** BENCH_LATENCY_ADDRESSES=N:M: how many agents go to aggregator-0 (the rest to aggregator-1). */
+const SPLIT = /^(\d+):(\d+)$/.exec(ADDRESSES);
+if (SPLIT && Number(SPLIT[1]) + Number(SPLIT[2]) !== AGENTS) throw new Error(`BENCH_LATENCY_ADDRESSES=${ADDRESSES}: the two counts must add up to BENCH_LATENCY_AGENTS (${AGENTS})`);
+if (!SPLIT && ADDRESSES !== 'both' && ADDRESSES !== 'alternate') throw new Error(`BENCH_LATENCY_ADDRESSES=${ADDRESSES}: expected both, alternate or N:M (e.g. 4:1)`);
+/** The aggregator agent i is given alone, or undefined: both, and the agent picks by hashing. */
+const fixedAggregator = (i: number): number | undefined => (SPLIT ? (i < Number(SPLIT[1]) ? 0 : 1) : ADDRESSES === 'alternate' ? i % 2 : undefined);
 const HEARTBEAT = '1s';
 /** BENCH_LATENCY_AGGREGATOR_ENV="K=V,K=V": extra aggregator settings. */
 const aggregatorEnv = settingsFrom('BENCH_LATENCY_AGGREGATOR_ENV');
@@ -74,7 +86,8 @@ try {
       podsRoot,
       Array.from({ length: PODS_PER_NODE }, (_, p) => ({ namespace: ['shop', 'payments', 'search'][p % 3]!, pod: `app-${i}-${p}`, containers: p % 2 === 0 ? ['app', 'envoy'] : ['app'] })),
     );
-    const addresses = ADDRESSES === 'alternate' ? aggregators[i % 2]!.ingestAddress : aggregators.map((a) => a.ingestAddress).join(',');
+    const fixed = fixedAggregator(i);
+    const addresses = fixed !== undefined ? aggregators[fixed]!.ingestAddress : aggregators.map((a) => a.ingestAddress).join(',');
     const { agent } = startAgent(workDir, name, podsRoot, addresses, pki, {
       // The agent's defaults, stated (the harness shortens scan and poll for tests): inotify drives reading.
       KESTREL_AGENT_SCAN_INTERVAL: '60s',
@@ -98,49 +111,74 @@ try {
   const files = nodes.reduce((n, x) => n + x.containers.length, 0);
   out(
     `${AGENTS} agents (${files} container files, ${(files / AGENTS).toFixed(0)} per node), 2 aggregators, cloud-dev (heartbeat ${HEARTBEAT}); ` +
-      `addresses: ${ADDRESSES === 'alternate' ? 'one per agent, alternating' : 'both, rendezvous hashing'}; placement: ${[...placement].map(([n, a]) => `${n}->${a}`).join(' ')}`,
+      `addresses: ${SPLIT ? `one per agent, ${ADDRESSES}` : ADDRESSES === 'alternate' ? 'one per agent, alternating' : 'both, rendezvous hashing'}; placement: ${[...placement].map(([n, a]) => `${n}->${a}`).join(' ')}`,
   );
-  out(`writing ${fmt(RATE)} lines/s per node for ${SECONDS} s; agent readInterval 50 ms, flushInterval 200 ms, batches 2000 lines / 1 MiB; aggregator logsBatchLinger 200 ms, replay window 5 s (defaults); as the images run them: agents ${JSON.stringify(agentImage)}, aggregators ${JSON.stringify(aggregatorImage)}${Object.keys(aggregatorEnv).length ? `; aggregators also ${JSON.stringify(aggregatorEnv)}` : ''}${Object.keys(agentEnv).length ? `; agents also ${JSON.stringify(agentEnv)}` : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`);
+  out(`writing ${fmt(RATE)} lines/s per node for ${SECONDS} s${WARMUP_SECONDS > 0 ? ` after a warm-up of ${WARMUP_SECONDS} s` : ''}; agent readInterval 50 ms, flushInterval 200 ms, batches 2000 lines / 1 MiB; aggregator logsBatchLinger 200 ms, replay window 5 s (defaults); as the images run them: agents ${JSON.stringify(agentImage)}, aggregators ${JSON.stringify(aggregatorImage)}${Object.keys(aggregatorEnv).length ? `; aggregators also ${JSON.stringify(aggregatorEnv)}` : ''}${Object.keys(agentEnv).length ? `; agents also ${JSON.stringify(agentEnv)}` : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`);
+
+  const store = new StoredEntryCounter(dataDir);
+  /** Runs the writer child for `seconds`, each file's lines numbered on from `seqFrom` (its last line so far). */
+  const runWriter = async (seconds: number, seqFrom: Map<string, number>): Promise<WriterResult> => {
+    const writerConfig: WriterConfig = {
+      nodes: nodes.map((n) => ({ files: n.containers.map((c) => ({ file: c.file, pod: c.pod, container: c.container, seqFrom: seqFrom.get(c.file) ?? 0 })) })),
+      linesPerSecondPerNode: RATE,
+      seconds,
+    };
+    const writer = spawn(process.execPath, [path.join(import.meta.dirname, 'latency-writer-child.js'), JSON.stringify(writerConfig)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let writerOut = '';
+    writer.stdout.on('data', (d: Buffer) => (writerOut += d.toString()));
+    const writerCode = await new Promise<number | null>((resolve) => writer.on('exit', resolve));
+    if (writerCode !== 0) throw new Error(`the writer failed (exit ${writerCode})`);
+    return JSON.parse(writerOut.trim().split('\n').at(-1)!) as WriterResult;
+  };
+  const lineCount = (w: WriterResult) => w.files.reduce((n, f) => n + f.lines, 0);
+  /** Waits while lines keep arriving, until `total` are stored or 30 s pass without progress (the rest: missing). */
+  const waitForArrival = async (total: number) => {
+    let lastCount = store.poll();
+    let lastProgress = Date.now();
+    while (lastCount < total && Date.now() - lastProgress < 30_000) {
+      await sleep(250);
+      const count = store.poll();
+      if (count > lastCount) lastProgress = Date.now();
+      lastCount = count;
+    }
+  };
+
+  // Warm-up: the same rate through the same processes, drained before the measured phase starts.
+  const warmLast = new Map<string, number>();
+  if (WARMUP_SECONDS > 0) {
+    const warm = await runWriter(WARMUP_SECONDS, warmLast);
+    for (const f of warm.files) warmLast.set(f.file, f.lines);
+    await waitForArrival(lineCount(warm));
+    out(`warm-up: ${fmt(lineCount(warm))} lines in ${warm.seconds.toFixed(1)} s, arrived: ${fmt(store.poll())}; then measuring`);
+  }
 
   const before = processes.map((p) => procStats(p.pid!));
   const m0 = machineCpu();
-  const writerConfig: WriterConfig = {
-    nodes: nodes.map((n) => ({ files: n.containers.map((c) => ({ file: c.file, pod: c.pod, container: c.container })) })),
-    linesPerSecondPerNode: RATE,
-    seconds: SECONDS,
-  };
-  const writer = spawn(process.execPath, [path.join(import.meta.dirname, 'latency-writer-child.js'), JSON.stringify(writerConfig)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let writerOut = '';
-  writer.stdout.on('data', (d: Buffer) => (writerOut += d.toString()));
-  const store = new StoredEntryCounter(dataDir);
-  const writerCode = await new Promise<number | null>((resolve) => writer.on('exit', resolve));
-  if (writerCode !== 0) throw new Error(`the writer failed (exit ${writerCode})`);
-  const written = JSON.parse(writerOut.trim().split('\n').at(-1)!) as WriterResult;
+  const written = await runWriter(SECONDS, warmLast);
   const after = processes.map((p) => procStats(p.pid!));
   const m1 = machineCpu();
-  const totalWritten = written.files.reduce((n, f) => n + f.lines, 0);
-  out(`written: ${fmt(totalWritten)} lines in ${written.seconds.toFixed(1)} s (writer at most ${fmt(written.maxBehindLines)} lines behind schedule per node, longest tick gap ${written.maxTickGapMs} ms)`);
+  const totalWritten = lineCount(written);
+  const warmWritten = [...warmLast.values()].reduce((n, x) => n + x, 0);
+  out(`written: ${fmt(totalWritten - warmWritten)} lines in ${written.seconds.toFixed(1)} s (writer at most ${fmt(written.maxBehindLines)} lines behind schedule per node, longest tick gap ${written.maxTickGapMs} ms)`);
 
   // Wait for the rest while it keeps arriving; lines not there after 30 s without progress count as missing.
-  let lastCount = store.poll();
-  let lastProgress = Date.now();
-  while (lastCount < totalWritten && Date.now() - lastProgress < 30_000) {
-    await sleep(250);
-    const count = store.poll();
-    if (count > lastCount) lastProgress = Date.now();
-    lastCount = count;
-  }
+  await waitForArrival(totalWritten);
   await sleep(1000);
   store.poll();
 
   const byFile = new Map<string, { c: SimulatedContainer; lines: number }>();
   for (const n of nodes) for (const c of n.containers) byFile.set(`${c.uid}|${c.container}`, { c, lines: written.files.find((f) => f.file === c.file)?.lines ?? 0 });
   const seen = new Map<string, Uint8Array>();
+  /** uid|container -> the container's file (warmLast is by file). */
+  const byKey = new Map<string, string>();
+  for (const [k, v] of byFile) byKey.set(k, v.c.file);
   for (const [k, v] of byFile) seen.set(k, new Uint8Array(v.lines + 1));
-  /** Per line arrived: its write time, its arrival at cloud-dev, and when the aggregator took its batch. */
+  /** Per line of the measured phase arrived: its write time, its arrival at cloud-dev, and when the aggregator took its batch. */
   const writeTimes: number[] = [];
   const latencies: number[] = [];
   const toAggregator: number[] = [];
+  /** Lines of the warm-up: write to arrival. */
+  const warmLatencies: number[] = [];
   let duplicates = 0;
   let foreign = 0;
   const reader = readline.createInterface({ input: fs.createReadStream(path.join(dataDir, 'logs.jsonl')), crlfDelay: Infinity });
@@ -166,6 +204,10 @@ try {
       }
       marks[seq] = 1;
       const wt = Number(m[2]);
+      if (seq <= (warmLast.get(byKey.get(`${logs.podUid}|${logs.containerName}`)!) ?? 0)) {
+        warmLatencies.push(received - wt);
+        continue;
+      }
       writeTimes.push(wt);
       latencies.push(received - wt);
       toAggregator.push(collected - wt);
@@ -188,13 +230,17 @@ try {
   const qc = quantiles(latencies.map((l, i) => l - toAggregator[i]!));
   const p99 = q(0.99);
   out('');
-  out(`lines: ${fmt(totalWritten)} written, ${fmt(latencies.length)} arrived at cloud-dev, ${fmt(missing)} missing, ${fmt(duplicates)} duplicated${foreign ? `, ${foreign} not ours` : ''}${missingWhere.length ? ` (missing: ${missingWhere.slice(0, 10).join(', ')})` : ''}`);
+  if (WARMUP_SECONDS > 0) {
+    const qw = quantiles(warmLatencies);
+    out(`warm-up (first ${WARMUP_SECONDS} s of writing, processes cold; not in the figures below): ${fmt(warmLatencies.length)} lines, p50 ${qw(0.5).toFixed(0)} ms  p99 ${qw(0.99).toFixed(0)} ms  max ${qw(1).toFixed(0)} ms`);
+  }
+  out(`lines (both phases): ${fmt(totalWritten)} written, ${fmt(latencies.length + warmLatencies.length)} arrived at cloud-dev, ${fmt(missing)} missing, ${fmt(duplicates)} duplicated${foreign ? `, ${foreign} not ours` : ''}${missingWhere.length ? ` (missing: ${missingWhere.slice(0, 10).join(', ')})` : ''}`);
   out(`write -> cloud-dev receivedAt: p50 ${q(0.5).toFixed(0)} ms  p90 ${q(0.9).toFixed(0)} ms  p99 ${p99.toFixed(0)} ms  p99.9 ${q(0.999).toFixed(0)} ms  max ${q(1).toFixed(0)} ms  target p99 < ${TARGET_P99_MS} ms: ${p99 < TARGET_P99_MS && missing === 0 ? 'MET' : 'NOT MET'}`);
   out(`  of which write -> aggregator (its PodLogs collection_timestamp): p50 ${qa(0.5).toFixed(0)} ms  p99 ${qa(0.99).toFixed(0)} ms;  aggregator -> cloud-dev: p50 ${qc(0.5).toFixed(0)} ms  p99 ${qc(0.99).toFixed(0)} ms`);
   // Stalls: p99 per 5 s of writing; and the figures without the first STARTUP_S s (connections, JIT, first batches).
   const firstWrite = writeTimes.reduce((m, x) => Math.min(m, x), Infinity);
   const qs = quantiles(latencies.filter((_, i) => writeTimes[i]! - firstWrite >= STARTUP_S * 1000));
-  out(`  lines written after the first ${STARTUP_S} s: p50 ${qs(0.5).toFixed(0)} ms  p90 ${qs(0.9).toFixed(0)} ms  p99 ${qs(0.99).toFixed(0)} ms  max ${qs(1).toFixed(0)} ms`);
+  out(`  lines written after the measured phase's first ${STARTUP_S} s: p50 ${qs(0.5).toFixed(0)} ms  p90 ${qs(0.9).toFixed(0)} ms  p99 ${qs(0.99).toFixed(0)} ms  max ${qs(1).toFixed(0)} ms`);
   // Per slice also its two parts' p99 (write -> aggregator / aggregator -> cloud-dev): where a slow slice waited.
   const slices = new Map<number, number[]>();
   for (let i = 0; i < writeTimes.length; i++) {
