@@ -28,8 +28,8 @@ proto: install
 proto-check: install
 	@scripts/proto-check.sh
 
-# The aggregator also runs as one bundled file (scripts/bundle.mjs: less memory), as its image, the e2e tests and the
-# benchmarks run it.
+# The aggregator and the agent also run bundled (scripts/bundle.mjs: less memory), as their images, the e2e tests and
+# the benchmarks run them.
 build: install
 	tsc -b
 	node scripts/bundle.mjs

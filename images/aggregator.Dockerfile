@@ -33,7 +33,7 @@ COPY . .
 # Only the aggregator, the workspace packages it uses, and the root's build tools (TypeScript).
 RUN pnpm install --offline --frozen-lockfile --filter "@kestrel/aggregator..." --filter kestrel-operator \
  && pnpm exec tsc -b packages/aggregator \
- && node scripts/bundle.mjs \
+ && node scripts/bundle.mjs aggregator \
  && pnpm --filter @kestrel/aggregator deploy --prod --legacy /out
 
 FROM node:${NODE_VERSION}-bookworm-slim
@@ -42,9 +42,9 @@ LABEL org.opencontainers.image.title="kestrel-aggregator" \
       org.opencontainers.image.description="Kestrel Operator aggregator: agents' batches to Kestrel Cloud" \
       org.opencontainers.image.version="${VERSION}"
 ENV NODE_ENV=production
-# Memory under load (docs/BENCHMARKS.md, "Aggregator ingest"): V8's young generation otherwise grows for good at
-# this allocation rate (4 MiB semi-spaces: ~8 MiB less at the ingest bench's peak than 8, CPU within the runs' spread); one glibc malloc
-# arena instead of one per thread keeps freed buffers reusable (the thread pool's inflating included).
+# Memory under load (docs/BENCHMARKS.md, "Aggregator ingest", sessions 8 and 10): V8's young generation otherwise
+# grows for good at this allocation rate (4 MiB semi-spaces: a young generation of 8 MiB instead of 16, CPU within
+# the runs' spread); one glibc malloc arena, as in the agent's image, instead of one per thread.
 ENV NODE_OPTIONS="--max-semi-space-size=4" MALLOC_ARENA_MAX=1
 WORKDIR /app
 COPY --from=kubectl /kubectl /usr/local/bin/kubectl

@@ -15,7 +15,8 @@
 // Settings (environment): BENCH_LATENCY_SECONDS (40: seconds of writing), BENCH_LATENCY_RATE (10000 lines/s per
 // node), BENCH_LATENCY_AGENTS (5), BENCH_LATENCY_ADDRESSES ("both": every agent gets both addresses; "alternate":
 // agent i gets aggregator i mod 2 only; "N:M", e.g. "4:1": the first N agents get aggregator-0 only, the other M
-// aggregator-1 only, so an uneven placement that hashing gives by chance can be measured on purpose), BENCH_LATENCY_AGGREGATOR_ENV and BENCH_LATENCY_AGENT_ENV ("K=V,K=V":
+// aggregator-1 only, so an uneven placement that hashing gives by chance can be measured on purpose),
+// BENCH_LATENCY_WARMUP_SECONDS (5; 0: none), BENCH_LATENCY_AGGREGATOR_ENV and BENCH_LATENCY_AGENT_ENV ("K=V,K=V":
 // extra settings of the aggregators, of the agents), BENCH_CLOUD_HTTP2_WINDOW=1 (cloud-dev advertises an 8 MiB HTTP/2 window: http2-window.ts), BENCH_PROFILE=1.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';

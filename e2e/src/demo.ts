@@ -23,7 +23,7 @@ process.stdout.write(`kestrel demo: node folder and logs in ${workDir}\n`);
 childProcessGroups.own = true;
 const system = await startSystem({ workDir, nodeName: 'demo-node', heartbeatInterval: '5s' });
 process.stdout.write(`cloud-dev ${system.cloudAddress}   aggregator ${system.ingestAddress}   agent node demo-node\n`);
-process.stdout.write(`try: node packages/agent/dist/main.js debug status --socket ${system.agentAdminSocket}\n\n`);
+process.stdout.write(`try: node packages/agent/dist/bundle/kestrel-agent.mjs debug status --socket ${system.agentAdminSocket}\n\n`);
 
 const containers: SimulatedContainer[] = createContainers(system.podsRoot, [
   { namespace: 'shop', pod: 'checkout-7d9f8-abcde', containers: ['app', 'envoy'] },

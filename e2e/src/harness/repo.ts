@@ -6,5 +6,6 @@ export const programs = {
   cloudDev: path.join(repoRoot, 'packages/cloud-dev/dist/main.js'),
   // The bundle that the aggregator's image runs (scripts/bundle.mjs, made by make build).
   aggregator: path.join(repoRoot, 'packages/aggregator/dist/kestrel-aggregator.mjs'),
-  agent: path.join(repoRoot, 'packages/agent/dist/main.js'),
+  // The agent's bundle, as its image runs it (scripts/bundle.mjs; the Kubernetes client is a chunk it imports lazily).
+  agent: path.join(repoRoot, 'packages/agent/dist/bundle/kestrel-agent.mjs'),
 };

@@ -52,8 +52,8 @@ for (const [name, factory] of Object.entries(factories)) {
  * (heap snapshot: 1,500 batches waiting in 50 calls' read buffers). With 0, grpc-js decodes the next message when
  * the service asks for it (it pauses the HTTP/2 stream after each message and resumes it on a read): what waits
  * beyond that is in HTTP/2's flow-control window (64 KiB) and at the agent, which keeps its batches until they are
- * acknowledged anyway. 2 held two more batches per agent: 12 MiB more at the ingest bench's
- * peak, for no throughput (docs/BENCHMARKS.md, "Aggregator ingest", session 10).
+ * acknowledged anyway. 2 held two more batches per agent: about 10 MiB more at the ingest bench's peak, for no
+ * throughput (docs/BENCHMARKS.md, "Aggregator ingest", session 10).
  */
 export const STREAM_READ_AHEAD = 0;
 
