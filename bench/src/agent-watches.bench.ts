@@ -10,9 +10,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RunningProcess } from '@kestrel/e2e/harness/process';
+import type { RunningProcess } from '@kestrel/e2e/harness/process';
 import { programs } from '@kestrel/e2e/harness/repo';
-import { createInternalPki } from '@kestrel/e2e/harness/system';
+import { createInternalPki, startAgent } from '@kestrel/e2e/harness/system';
 import { startKubeApiServer } from '@kestrel/e2e/kube-api-server';
 import { imageEnv } from './image-env.js';
 import { procStats } from './proc-stats.js';
@@ -37,29 +37,25 @@ try {
   }
   const kubeconfig = kube.writeKubeconfig(path.join(workDir, 'kubeconfig'));
   const pki = createInternalPki(path.join(workDir, 'pki'));
-  const identity = pki.agentFor(NODE);
-  fs.mkdirSync(path.join(workDir, 'pods'));
+  const podsRoot = path.join(workDir, 'pods');
+  fs.mkdirSync(podsRoot);
   const env = imageEnv('agent');
-  agent = new RunningProcess(
-    'agent',
-    PROGRAM,
-    [],
+  agent = startAgent(
+    workDir,
+    NODE,
+    podsRoot,
+    '127.0.0.1:1',
+    pki,
     {
       ...env,
-      KESTREL_AGENT_NODE_NAME: NODE,
-      KESTREL_AGENT_LOG_ROOT: path.join(workDir, 'pods'),
-      KESTREL_AGENT_STATE_DIR: path.join(workDir, 'state'),
-      KESTREL_AGENT_AGGREGATOR_ADDRESS: '127.0.0.1:1',
-      KESTREL_AGENT_TLS_CERT_FILE: identity.cert,
-      KESTREL_AGENT_TLS_KEY_FILE: identity.key,
-      KESTREL_AGENT_TLS_CA_FILE: pki.ca,
-      KESTREL_AGENT_HTTP_LISTEN: '127.0.0.1:0',
-      KESTREL_AGENT_ADMIN_SOCKET: path.join(workDir, 'agent.sock'),
+      // The agent's defaults, stated (the harness shortens scan and poll for tests).
+      KESTREL_AGENT_SCAN_INTERVAL: '60s',
+      KESTREL_AGENT_POLL_INTERVAL: '10s',
       KESTREL_AGENT_KUBECONFIG: kubeconfig,
       KESTREL_AGENT_NODE_WATCH: 'on',
     },
-    path.join(workDir, 'agent.log'),
-  );
+    PROGRAM,
+  ).agent;
   await agent.waitFor((l) => l.message === 'kestrel-agent started', 30_000);
   await sleep(SECONDS * 1000);
   // The watches' evidence is the API server's: a list of the agent's Node and of the pods on its node.

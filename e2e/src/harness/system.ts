@@ -109,12 +109,21 @@ export async function startAggregator(workDir: string, name: string, cloudDir: s
 }
 
 /** `ingestAddress`: host:port list, or { file } with one per line (read again at each resolve, for replica changes). */
-export function startAgent(workDir: string, name: string, podsRoot: string, ingestAddress: string | { file: string }, pki: InternalPki, env: Record<string, string> = {}): { agent: RunningProcess; adminSocket: string } {
+export function startAgent(
+  workDir: string,
+  name: string,
+  podsRoot: string,
+  ingestAddress: string | { file: string },
+  pki: InternalPki,
+  env: Record<string, string> = {},
+  /** Another build of the agent (a bench compares dist/main.js with the bundle). */
+  program: string = programs.agent,
+): { agent: RunningProcess; adminSocket: string } {
   const adminSocket = path.join(workDir, `${name}.sock`);
   const identity = pki.agentFor(env['KESTREL_AGENT_NODE_NAME'] ?? name);
   const agent = new RunningProcess(
     name,
-    programs.agent,
+    program,
     [],
     {
       KESTREL_AGENT_NODE_NAME: name,
