@@ -5,6 +5,10 @@
 //   kernel's buffers fill and TCP flow control stalls the sender, as when packets vanish), and new connections are
 //   accepted but not connected onward (a handshake that hangs). restore() lets everything flow again; a connection
 //   its client gave up on in between is closed.
+// - silenceTarget(): a one-way partition. What clients send still reaches the target; what the target answers no
+//   longer reaches the clients (the proxy stops reading from it). Data the cloud stored arrives, but the
+//   heartbeats that would prove it do not: the case where a replay window must resend what the cloud already has.
+//   cut() and restore() end it.
 // - sever(): every connection is reset at once (what a crashed load balancer does); new ones keep working.
 // - setTarget(): where new connections go (e.g. a restarted cloud-dev on another port).
 import net from 'node:net';
@@ -18,6 +22,7 @@ export class TcpProxy {
   private readonly server: net.Server;
   private readonly pairs = new Set<Pair>();
   private cutNow = false;
+  private silentNow = false;
   /** Bytes from clients to the target, and back. */
   bytesUp = 0;
   bytesDown = 0;
@@ -52,8 +57,15 @@ export class TcpProxy {
     return this.pairs.size;
   }
 
+  /** What the target sends stops reaching the clients; what clients send still flows to it. */
+  silenceTarget(): void {
+    this.silentNow = true;
+    for (const p of this.pairs) p.upstream?.pause();
+  }
+
   cut(): void {
     this.cutNow = true;
+    this.silentNow = false;
     for (const p of this.pairs) {
       p.client.pause();
       p.upstream?.pause();
@@ -62,6 +74,7 @@ export class TcpProxy {
 
   restore(): void {
     this.cutNow = false;
+    this.silentNow = false;
     for (const p of this.pairs) {
       if (p.client.destroyed) continue;
       if (!p.upstream) this.connect(p);
@@ -102,6 +115,7 @@ export class TcpProxy {
     const [host, port] = [this.target.slice(0, this.target.lastIndexOf(':')), Number(this.target.slice(this.target.lastIndexOf(':') + 1))];
     const upstream = net.connect({ host, port, noDelay: true });
     pair.upstream = upstream;
+    if (this.silentNow) upstream.pause();
     upstream.on('error', () => this.drop(pair, false));
     upstream.on('close', () => this.drop(pair, false));
     upstream.on('data', (chunk: Buffer) => {
@@ -112,7 +126,7 @@ export class TcpProxy {
       if (!this.cutNow) pair.client.resume();
     });
     pair.client.on('drain', () => {
-      if (!this.cutNow) upstream.resume();
+      if (!this.cutNow && !this.silentNow) upstream.resume();
     });
   }
 
