@@ -9,7 +9,7 @@
 // The mix: BENCH_FLOWS_CONVERSATIONS distinct conversations (source workload, destination, port, verdict, direction)
 // picked with a skewed (Zipf-like) distribution, client ports random, 1 in 20 flows with no Hubble endpoint for the
 // destination (resolved from the node's pods), 1 in 10 a reply. Target: 200,000 raw flows/s into the aggregation.
-// Last, the real agent process (dist/main.js, run as its image runs it) follows a Hubble stand-in on a unix socket
+// Last, the real agent process (its bundle, run as its image runs it) follows a Hubble stand-in on a unix socket
 // while BENCH_FLOWS_PROCESS flows are sent as fast as the stand-in can: the agent's CPU per flow from /proc (all its
 // threads), what it counted, and what the server had to drop for it (reported to it as lost_events). Two stand-ins
 // (BENCH_FLOWS_FEEDS): `burst` writes frames as Cilium's Go server does under load (one flow per DATA frame, 32 KiB

@@ -1,4 +1,4 @@
-// Idle cost of tracking many files: the real agent process (dist/main.js, default collection settings) follows
+// Idle cost of tracking many files: the real agent process (bundled, default collection settings) follows
 // 2,000 container log files (1,000 pods x 2 containers) that nobody writes to after it has read them, sending to an
 // ingest server that acknowledges (real gRPC over TLS). Once the agent has every file acknowledged (its checkpoints
 // at the files' ends, from its own `files` view: independent of how the lines travel), it is watched for

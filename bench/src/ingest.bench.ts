@@ -1,4 +1,4 @@
-// Aggregator ingest benchmark: a real aggregator process (dist/main.js, default settings) and a real cloud-dev
+// Aggregator ingest benchmark: a real aggregator process (bundled, default settings) and a real cloud-dev
 // process; 50 simulated agents in a child process of their own (ingest-agents-child.ts: one TLS connection and
 // client certificate per node, batches of 2000 lines / 1 MiB gzip as the agent makes them, 64 batches in flight each,
 // a new batch as soon as an Ack frees a place). The aggregator acknowledges a batch once the uplink delivered its
