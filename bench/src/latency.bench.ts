@@ -17,7 +17,10 @@
 // agent i gets aggregator i mod 2 only; "N:M", e.g. "4:1": the first N agents get aggregator-0 only, the other M
 // aggregator-1 only, so an uneven placement that hashing gives by chance can be measured on purpose),
 // BENCH_LATENCY_WARMUP_SECONDS (5; 0: none), BENCH_LATENCY_AGGREGATOR_ENV and BENCH_LATENCY_AGENT_ENV ("K=V,K=V":
-// extra settings of the aggregators, of the agents), BENCH_CLOUD_HTTP2_WINDOW=1 (cloud-dev advertises an 8 MiB HTTP/2 window: http2-window.ts), BENCH_PROFILE=1.
+// extra settings of the aggregators, of the agents), BENCH_CLOUD_HTTP2_WINDOW=1 (cloud-dev advertises an 8 MiB HTTP/2 window: http2-window.ts), BENCH_PROFILE=1,
+// BENCH_LATENCY_KUBE=1 (the agents run as in a cluster: with Kubernetes access to a Kubernetes API test server in the
+// bench's process, holding their Nodes and pods, so they load @kubernetes/client-node and run their node and pod
+// watches; their memory is then what a node's agent uses; without it they never load the client).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,6 +29,7 @@ import readline from 'node:readline';
 import { createContainers, type SimulatedContainer } from '@kestrel/e2e/harness/pod-writer';
 import type { RunningProcess } from '@kestrel/e2e/harness/process';
 import { createInternalPki, startAgent, startAggregator } from '@kestrel/e2e/harness/system';
+import { startKubeApiServer, type KubeApiServer } from '@kestrel/e2e/kube-api-server';
 import { cloudHttp2Window, startBenchCloud } from './cloud.js';
 import { imageEnv, withNodeOptions } from './image-env.js';
 import { settingsFrom } from './settings-env.js';
@@ -51,6 +55,8 @@ const aggregatorEnv = settingsFrom('BENCH_LATENCY_AGGREGATOR_ENV');
 const agentEnv = settingsFrom('BENCH_LATENCY_AGENT_ENV');
 /** BENCH_PROFILE=1: the first agent, the first aggregator and cloud-dev run under node --cpu-prof (slower: latency figures do not count). */
 const PROFILE = process.env.BENCH_PROFILE === '1';
+/** BENCH_LATENCY_KUBE=1: agents with Kubernetes access (their watches on), as in a cluster. */
+const KUBE = process.env.BENCH_LATENCY_KUBE === '1';
 const TARGET_P99_MS = 1000;
 /** Also shown: the figures for lines written after this many seconds (a start-up transient is excluded). */
 const STARTUP_S = 10;
@@ -58,6 +64,18 @@ const STARTUP_S = 10;
 const PODS_PER_NODE = 5;
 
 const out = (line: string) => process.stdout.write(line + '\n');
+
+/** A Ready Node for the agent and its pods (same namespaces, names and uids as their log folders), as its watches see them. */
+function addToCluster(kube: KubeApiServer, node: string, containers: readonly SimulatedContainer[]): void {
+  kube.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: node }, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+  const pods = new Map<string, SimulatedContainer[]>();
+  for (const c of containers) pods.set(c.uid, [...(pods.get(c.uid) ?? []), c]);
+  for (const [uid, list] of pods) {
+    const { namespace, pod } = list[0]!;
+    kube.ensureNamespace(namespace);
+    kube.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod, namespace, uid }, spec: { nodeName: node, containers: list.map((c) => ({ name: c.container, image: `${c.container}:1` })) }, status: { phase: 'Running' } });
+  }
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -69,8 +87,15 @@ const agentImage = imageEnv('agent');
 const aggregatorImage = imageEnv('aggregator');
 const pki = createInternalPki(path.join(workDir, 'pki'));
 const processes: RunningProcess[] = [];
+let kube: KubeApiServer | undefined;
 let exitCode = 0;
 try {
+  /** With BENCH_LATENCY_KUBE=1: what each agent adds to its settings to reach the Kubernetes API test server. */
+  let kubeEnv: Record<string, string> = {};
+  if (KUBE) {
+    kube = await startKubeApiServer();
+    kubeEnv = { KESTREL_AGENT_KUBECONFIG: kube.writeKubeconfig(path.join(workDir, 'kubeconfig')), KESTREL_AGENT_NODE_WATCH: 'on' };
+  }
   const { cloud, cloudDir, dataDir, address } = await startBenchCloud(workDir, HEARTBEAT, profileEnv('cloud-dev'));
   processes.push(cloud);
   const aggregators = [];
@@ -87,6 +112,7 @@ try {
       podsRoot,
       Array.from({ length: PODS_PER_NODE }, (_, p) => ({ namespace: ['shop', 'payments', 'search'][p % 3]!, pod: `app-${i}-${p}`, containers: p % 2 === 0 ? ['app', 'envoy'] : ['app'] })),
     );
+    if (kube) addToCluster(kube, name, containers);
     const fixed = fixedAggregator(i);
     const addresses = fixed !== undefined ? aggregators[fixed]!.ingestAddress : aggregators.map((a) => a.ingestAddress).join(',');
     const { agent } = startAgent(workDir, name, podsRoot, addresses, pki, {
@@ -98,6 +124,7 @@ try {
       KESTREL_AGENT_BATCH_MAX_SIZE: '1MiB',
       KESTREL_AGENT_READ_INTERVAL: '50ms',
       ...withNodeOptions(agentImage, i === 0 ? profileOptions(name) : undefined),
+      ...kubeEnv,
       ...agentEnv,
     });
     processes.push(agent);
@@ -114,7 +141,7 @@ try {
     `${AGENTS} agents (${files} container files, ${(files / AGENTS).toFixed(0)} per node), 2 aggregators, cloud-dev (heartbeat ${HEARTBEAT}); ` +
       `addresses: ${SPLIT ? `one per agent, ${ADDRESSES}` : ADDRESSES === 'alternate' ? 'one per agent, alternating' : 'both, rendezvous hashing'}; placement: ${[...placement].map(([n, a]) => `${n}->${a}`).join(' ')}`,
   );
-  out(`writing ${fmt(RATE)} lines/s per node for ${SECONDS} s${WARMUP_SECONDS > 0 ? ` after a warm-up of ${WARMUP_SECONDS} s` : ''}; agent readInterval 50 ms, flushInterval 200 ms, batches 2000 lines / 1 MiB; aggregator logsBatchLinger 200 ms, replay window 5 s (defaults); as the images run them: agents ${JSON.stringify(agentImage)}, aggregators ${JSON.stringify(aggregatorImage)}${Object.keys(aggregatorEnv).length ? `; aggregators also ${JSON.stringify(aggregatorEnv)}` : ''}${Object.keys(agentEnv).length ? `; agents also ${JSON.stringify(agentEnv)}` : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}`);
+  out(`writing ${fmt(RATE)} lines/s per node for ${SECONDS} s${WARMUP_SECONDS > 0 ? ` after a warm-up of ${WARMUP_SECONDS} s` : ''}; agent readInterval 50 ms, flushInterval 200 ms, batches 2000 lines / 1 MiB; aggregator logsBatchLinger 200 ms, replay window 5 s (defaults); as the images run them: agents ${JSON.stringify(agentImage)}, aggregators ${JSON.stringify(aggregatorImage)}${Object.keys(aggregatorEnv).length ? `; aggregators also ${JSON.stringify(aggregatorEnv)}` : ''}${Object.keys(agentEnv).length ? `; agents also ${JSON.stringify(agentEnv)}` : ''}${cloudHttp2Window ? '; cloud-dev with a larger HTTP/2 receive window (http2-window.ts)' : ''}${kube ? '; agents with Kubernetes access, node and pod watches on (BENCH_LATENCY_KUBE=1)' : ''}`);
 
   const store = new StoredEntryCounter(dataDir);
   /** Runs the writer child for `seconds`, each file's lines numbered on from `seqFrom` (its last line so far). */
@@ -260,12 +287,22 @@ try {
   const names = processes.map((p) => p.name);
   out(`CPU while writing (cores): ${names.map((n, i) => `${n} ${((after[i]!.cpuSeconds - before[i]!.cpuSeconds) / written.seconds).toFixed(2)}`).join(', ')}; peak RSS (MiB): ${names.map((n, i) => `${n} ${after[i]!.peakRssMiB.toFixed(0)}`).join(', ')}`);
   out(`while writing, ${describeMachine(m0, m1, written.seconds)}`);
+  if (kube) {
+    // The watches' evidence is the API server's: every agent listed or watched its Node and the pods on its node
+    // (one field selector per node each).
+    const selectors = (resource: string) => new Set(kube!.audit.find({ verb: ['list', 'watch'], resource }).map((e) => new URLSearchParams(e.query).get('fieldSelector') ?? ''));
+    const nodeSelectors = selectors('nodes');
+    const podSelectors = selectors('pods');
+    out(`Kubernetes access: ${nodeSelectors.size} node selectors listed/watched, ${podSelectors.size} pod selectors (${[...podSelectors].join(' ')})`);
+    if (nodeSelectors.size < AGENTS || podSelectors.size < AGENTS) exitCode = 1;
+  }
   if (missing > 0) exitCode = 1;
 } catch (err) {
   out(`latency bench failed: ${err instanceof Error ? err.stack : String(err)}`);
   exitCode = 1;
 } finally {
   for (const p of [...processes].reverse()) await p.stop(15_000);
+  await kube?.stop();
 }
 if (PROFILE) {
   for (const name of ['lat-node-0', 'aggregator-0', 'cloud-dev']) {
