@@ -64,6 +64,8 @@ const STARTUP_S = 10;
 const PODS_PER_NODE = 5;
 
 const out = (line: string) => process.stdout.write(line + '\n');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** A Ready Node for the agent and its pods (same namespaces, names and uids as their log folders), as its watches see them. */
 function addToCluster(kube: KubeApiServer, node: string, containers: readonly SimulatedContainer[]): void {
@@ -76,8 +78,6 @@ function addToCluster(kube: KubeApiServer, node: string, containers: readonly Si
     kube.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod, namespace, uid }, spec: { nodeName: node, containers: list.map((c) => ({ name: c.container, image: `${c.container}:1` })) }, status: { phase: 'Running' } });
   }
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kestrel-bench-latency-'));
 const profileOptions = (name: string): string | undefined => (PROFILE ? `--cpu-prof --cpu-prof-dir=${path.join(workDir, `profile-${name}`)}` : undefined);

@@ -6,8 +6,8 @@
 //   accepted but not connected onward (a handshake that hangs). restore() lets everything flow again; a connection
 //   its client gave up on in between is closed.
 // - silenceTarget(): a one-way partition. What clients send still reaches the target; what the target answers no
-//   longer reaches the clients (the proxy stops reading from it). Data the cloud stored arrives, but the
-//   heartbeats that would prove it do not: the case where a replay window must resend what the cloud already has.
+//   longer reaches the clients (the proxy stops reading from it). Data reaches the cloud and is stored, but the
+//   heartbeats that would prove it never come back: the case where a replay window resends what the cloud has.
 //   cut() and restore() end it.
 // - sever(): every connection is reset at once (what a crashed load balancer does); new ones keep working.
 // - setTarget(): where new connections go (e.g. a restarted cloud-dev on another port).
