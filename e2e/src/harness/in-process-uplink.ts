@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createLogger, createRegistry, loadTlsSettings, type Logger, type TlsReloader } from '@kestrel/core';
 import { readCloudMaterial, runInit, startCloudServer, type RunningCloudServer } from '@kestrel/cloud-dev';
 import { certificateFilesWriter, tokenFileWriter, Uplink, type UplinkConfig } from '@kestrel/aggregator';
+export { eventually } from './eventually.js';
 
 export interface CloudOptions {
   heartbeatIntervalMs?: number;
@@ -111,16 +112,6 @@ export function startUplink(cloudDir: string, address: string, overrides: Partia
       tls.close();
     },
   };
-}
-
-/** Waits (polling) for a condition, failing with what was awaited. */
-export async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 export function readJsonLines(file: string): Record<string, unknown>[] {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { eventually } from './eventually.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 /** Everything a socket has received so far, as text. */
@@ -11,14 +12,6 @@ function collect(socket: net.Socket): () => string {
   let text = '';
   socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
   return () => text;
-}
-
-async function until(what: string, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const quiet = () => new Promise((r) => setTimeout(r, 300));
@@ -52,12 +45,12 @@ describe('TcpProxy', () => {
     const atClient = collect(client);
     proxy.silenceTarget();
     client.write('data');
-    await until('the client bytes at the target', () => atTarget() === 'data');
+    await eventually('the client bytes at the target', () => atTarget() === 'data');
     server.write('heartbeat');
     await quiet();
     assert.equal(atClient(), '', 'nothing from the target reaches the client while silenced');
     proxy.restore();
-    await until('the held answer at the client', () => atClient() === 'heartbeat');
+    await eventually('the held answer at the client', () => atClient() === 'heartbeat');
   });
 
   it('cut holds both directions, and restore delivers what waited, in order', async () => {
@@ -65,7 +58,7 @@ describe('TcpProxy', () => {
     const atTarget = collect(server);
     const atClient = collect(client);
     client.write('a');
-    await until('a first byte through', () => atTarget() === 'a');
+    await eventually('a first byte through', () => atTarget() === 'a');
     proxy.cut();
     client.write('b');
     server.write('x');
@@ -73,7 +66,7 @@ describe('TcpProxy', () => {
     assert.equal(atTarget(), 'a');
     assert.equal(atClient(), '');
     proxy.restore();
-    await until('both held writes', () => atTarget() === 'ab' && atClient() === 'x');
+    await eventually('both held writes', () => atTarget() === 'ab' && atClient() === 'x');
   });
 
   it('a connection opened while silenced reaches the target but hears nothing back', async () => {
@@ -90,12 +83,12 @@ describe('TcpProxy', () => {
       late.write('hello');
       const server = await second;
       const atTarget = collect(server);
-      await until('the new client bytes at the target', () => atTarget() === 'hello');
+      await eventually('the new client bytes at the target', () => atTarget() === 'hello');
       server.write('answer');
       await quiet();
       assert.equal(atLate(), '');
       proxy.restore();
-      await until('the answer after restore', () => atLate() === 'answer');
+      await eventually('the answer after restore', () => atLate() === 'answer');
     } finally {
       late.destroy();
     }
